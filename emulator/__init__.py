@@ -1,0 +1,1 @@
+"""Executors of XDP programs (reference interpreter, Sephirot, GFT) and their shared runtime."""

@@ -1,0 +1,85 @@
+"""Memory as a set of typed regions; any access outside them is a Fault.
+
+Fault is the only exception executors use for a misbehaving program; they catch it and
+end the run with its reason, so nothing escapes to the caller as a Python exception.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Optional
+
+
+class Fault(Exception):
+    """A program did something the hardware/kernel would stop it for."""
+
+    def __init__(self, reason: str, addr: Optional[int] = None):
+        super().__init__(reason if addr is None else f"{reason} at 0x{addr:x}")
+        self.reason = reason
+        self.addr = addr
+
+
+@dataclass(eq=False)
+class Region:
+    name: str
+    base: int
+    data: bytearray
+    writable: bool = True
+    kind: str = ""          # "ctx", "packet", "stack", "map_value", "mem", "scratch"
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.data)
+
+
+class Memory:
+    def __init__(self) -> None:
+        self._bases: list[int] = []
+        self._regions: list[Region] = []
+
+    def add(self, region: Region) -> Region:
+        i = bisect.bisect_left(self._bases, region.base)
+        self._bases.insert(i, region.base)
+        self._regions.insert(i, region)
+        return region
+
+    def remove(self, region: Region) -> None:
+        i = self._regions.index(region)
+        del self._bases[i]
+        del self._regions[i]
+
+    def regions(self) -> list[Region]:
+        return list(self._regions)
+
+    def find(self, addr: int, size: int) -> tuple[Region, int]:
+        i = bisect.bisect_right(self._bases, addr) - 1
+        if i >= 0:
+            r = self._regions[i]
+            off = addr - r.base
+            if off + size <= len(r.data):
+                return r, off
+        raise Fault(f"invalid {size}-byte access", addr)
+
+    def load(self, addr: int, size: int) -> int:
+        r, off = self.find(addr, size)
+        return int.from_bytes(r.data[off:off + size], "little")
+
+    def store(self, addr: int, size: int, value: int) -> None:
+        r, off = self.find(addr, size)
+        if not r.writable:
+            raise Fault(f"write to read-only {r.kind or r.name}", addr)
+        r.data[off:off + size] = (value & ((1 << (size * 8)) - 1)).to_bytes(size, "little")
+
+    def read(self, addr: int, n: int) -> bytes:
+        if n == 0:
+            return b""
+        r, off = self.find(addr, n)
+        return bytes(r.data[off:off + n])
+
+    def write(self, addr: int, data: bytes) -> None:
+        if not data:
+            return
+        r, off = self.find(addr, len(data))
+        if not r.writable:
+            raise Fault(f"write to read-only {r.kind or r.name}", addr)
+        r.data[off:off + len(data)] = data

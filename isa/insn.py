@@ -1,0 +1,155 @@
+"""Instructions as data, and their 8-byte encoding (RFC 9669 section 3, little-endian host).
+
+An ``Insn`` is one instruction; ``lddw`` is one ``Insn`` covering two 8-byte slots, its
+``imm`` holding the whole 64-bit constant (unsigned).  Jump and call offsets stay as
+encoded (counted in slots), so encoding a decoded program gives back the same bytes.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, replace
+from typing import Iterable, Optional
+
+from isa.opcodes import Kind, OpSpec, lookup
+
+_WORD = struct.Struct("<BBhi")
+
+
+class DecodeError(ValueError):
+    """A byte string that is not a valid instruction sequence (names the slot)."""
+
+    def __init__(self, slot: int, reason: str):
+        super().__init__(f"slot {slot} (byte offset {slot * 8}): {reason}")
+        self.slot = slot
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Insn:
+    opcode: int
+    dst: int = 0
+    src: int = 0
+    off: int = 0       # signed 16-bit
+    imm: int = 0       # signed 32-bit; for lddw the full 64-bit value, unsigned
+
+    @property
+    def spec(self) -> OpSpec:
+        s = lookup(self.opcode, self.off, self.imm, self.src)
+        if s is None:
+            raise ValueError(f"invalid instruction {self!r}")
+        return s
+
+    @property
+    def slots(self) -> int:
+        return 2 if self.opcode == 0x18 else 1
+
+    def with_(self, **kw) -> "Insn":
+        return replace(self, **kw)
+
+
+def spec_or_none(insn: Insn) -> Optional[OpSpec]:
+    return lookup(insn.opcode, insn.off, insn.imm, insn.src)
+
+
+def _word(opcode: int, dst: int, src: int, off: int, imm: int) -> bytes:
+    return _WORD.pack(opcode, (src << 4) | dst, off, imm)
+
+
+def encode(insns: Iterable[Insn]) -> bytes:
+    """Bytes of a sequence of instructions (lddw takes 16 bytes)."""
+    out = bytearray()
+    for i in insns:
+        if i.opcode == 0x18:
+            v = i.imm & 0xFFFFFFFFFFFFFFFF
+            lo = v & 0xFFFFFFFF
+            hi = v >> 32
+            out += _word(i.opcode, i.dst, i.src, i.off, lo - (1 << 32) if lo >> 31 else lo)
+            out += _word(0, 0, 0, 0, hi - (1 << 32) if hi >> 31 else hi)
+        else:
+            imm = i.imm & 0xFFFFFFFF
+            out += _word(i.opcode, i.dst, i.src, i.off, imm - (1 << 32) if imm >> 31 else imm)
+    return bytes(out)
+
+
+def encode_word(i: Insn) -> int:
+    """The 64-bit value of a one-slot instruction as the hXDP images write it:
+    imm << 32 | (off & 0xffff) << 16 | src << 12 | dst << 8 | opcode."""
+    return ((i.imm & 0xFFFFFFFF) << 32) | ((i.off & 0xFFFF) << 16) | (i.src << 12) | (i.dst << 8) | i.opcode
+
+
+def decode_word(w: int) -> Insn:
+    imm = (w >> 32) & 0xFFFFFFFF
+    off = (w >> 16) & 0xFFFF
+    return Insn(opcode=w & 0xFF, dst=(w >> 8) & 0xF, src=(w >> 12) & 0xF,
+                off=off - 0x10000 if off >> 15 else off, imm=imm - (1 << 32) if imm >> 31 else imm)
+
+
+def decode(data: bytes, *, strict: bool = True) -> list[Insn]:
+    """Decode bytes into instructions.  With `strict`, unknown opcodes, bad registers and a
+    truncated ``lddw`` raise DecodeError naming the slot."""
+    if len(data) % 8:
+        raise DecodeError(len(data) // 8, f"length {len(data)} is not a multiple of 8")
+    out: list[Insn] = []
+    n = len(data) // 8
+    slot = 0
+    while slot < n:
+        opcode, regs, off, imm = _WORD.unpack_from(data, slot * 8)
+        dst, src = regs & 0xF, regs >> 4
+        if opcode == 0x18:
+            if slot + 1 >= n:
+                raise DecodeError(slot, "lddw is missing its second slot")
+                # (never reached)
+            op2, regs2, off2, imm2 = _WORD.unpack_from(data, slot * 8 + 8)
+            if strict and (op2 or regs2 or off2):
+                raise DecodeError(slot + 1, "second slot of lddw must be zero except imm")
+            imm = (imm & 0xFFFFFFFF) | ((imm2 & 0xFFFFFFFF) << 32)
+            insn = Insn(opcode, dst, src, off, imm)
+            slot += 2
+        else:
+            insn = Insn(opcode, dst, src, off, imm)
+            slot += 1
+        if strict:
+            check(insn, slot - insn.slots)
+        out.append(insn)
+    return out
+
+
+def check(insn: Insn, slot: int = 0) -> OpSpec:
+    """The spec of a valid instruction, or DecodeError with the reason it is not valid."""
+    spec = spec_or_none(insn)
+    if spec is None:
+        raise DecodeError(slot, f"unknown opcode 0x{insn.opcode:02x} (off={insn.off}, imm={insn.imm}, src={insn.src})")
+    if insn.dst > 10 or insn.src > 10:
+        raise DecodeError(slot, f"register out of range (dst=r{insn.dst}, src=r{insn.src})")
+    return spec
+
+
+def slot_offsets(insns: list[Insn]) -> list[int]:
+    """Slot index of each instruction (lddw counts 2)."""
+    out, s = [], 0
+    for i in insns:
+        out.append(s)
+        s += i.slots
+    return out
+
+
+def branch_target(insns: list[Insn], index: int, slots: Optional[list[int]] = None) -> Optional[int]:
+    """Index of the instruction a jump or local call at `index` goes to, or None."""
+    i = insns[index]
+    spec = spec_or_none(i)
+    if spec is None:
+        return None
+    if spec.kind == Kind.JA:
+        rel = i.imm if spec.is_jmp32 else i.off
+    elif spec.kind == Kind.JCOND:
+        rel = i.off
+    elif spec.kind == Kind.CALL_LOCAL:
+        rel = i.imm
+    else:
+        return None
+    slots = slots if slots is not None else slot_offsets(insns)
+    target_slot = slots[index] + 1 + rel
+    try:
+        return slots.index(target_slot)
+    except ValueError:
+        return None

@@ -1,0 +1,425 @@
+"""The one instruction table of the eBPF ISA (RFC 9669) plus the hXDP extensions.
+
+Every other part (encoder, decoder, assembler, disassembler, interpreter, compiler
+passes, Sephirot) reads this table instead of keeping opcode sets of its own.
+
+An instruction is identified by its opcode byte and, for a few opcodes, by a second
+field (the *variant*): ``off`` for sdiv/smod/movsx and sign-extending loads, ``imm`` for
+atomics and byte swaps, ``src`` for calls and ``lddw``.  ``spec_of(insn)`` finds the row.
+
+Text templates use ``{dst}``, ``{src}``, ``{imm}``, ``{off}`` (signed, with sign
+``+N``/``-N`` for jumps), ``{moff}`` (memory offset as `` + N``/`` - N``) and
+``{imm64}``.  ``llvm`` is the text of Debian 12's llvm-objdump (LLVM 14); ``conf`` is
+the bpf_conformance suite's syntax.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable, Optional
+
+# ---- field constants (RFC 9669 section 3/4/5) ----
+CLS_LD, CLS_LDX, CLS_ST, CLS_STX, CLS_ALU, CLS_JMP, CLS_JMP32, CLS_ALU64 = range(8)
+SRC_K, SRC_X = 0x00, 0x08
+SIZE_W, SIZE_H, SIZE_B, SIZE_DW = 0x00, 0x08, 0x10, 0x18
+SIZE_BYTES = {SIZE_W: 4, SIZE_H: 2, SIZE_B: 1, SIZE_DW: 8}
+SIZE_NAME = {1: "b", 2: "h", 4: "w", 8: "dw"}
+MODE_IMM, MODE_ABS, MODE_IND, MODE_MEM, MODE_MEMSX, MODE_ATOMIC = 0x00, 0x20, 0x40, 0x60, 0x80, 0xC0
+
+ALU_OPS = {  # name -> op nibble (already shifted)
+    "add": 0x00, "sub": 0x10, "mul": 0x20, "div": 0x30, "or": 0x40, "and": 0x50,
+    "lsh": 0x60, "rsh": 0x70, "neg": 0x80, "mod": 0x90, "xor": 0xA0, "mov": 0xB0,
+    "arsh": 0xC0, "end": 0xD0,
+}
+ALU_OP_NAME = {v: k for k, v in ALU_OPS.items()}
+JMP_OPS = {
+    "ja": 0x00, "jeq": 0x10, "jgt": 0x20, "jge": 0x30, "jset": 0x40, "jne": 0x50,
+    "jsgt": 0x60, "jsge": 0x70, "call": 0x80, "exit": 0x90, "jlt": 0xA0, "jle": 0xB0,
+    "jslt": 0xC0, "jsle": 0xD0,
+}
+# llvm-objdump operator text of each ALU op and each conditional jump
+ALU_SYM = {"add": "+=", "sub": "-=", "mul": "*=", "div": "/=", "or": "|=", "and": "&=",
+           "lsh": "<<=", "rsh": ">>=", "mod": "%=", "xor": "^=", "arsh": "s>>=", "mov": "="}
+ALU3_SYM = {k: v[:-1] if v != "=" else "" for k, v in ALU_SYM.items()}  # "+", "-", ... for dst = src OP x
+JMP_SYM = {"jeq": "==", "jgt": ">", "jge": ">=", "jset": "&", "jne": "!=", "jsgt": "s>",
+           "jsge": "s>=", "jlt": "<", "jle": "<=", "jslt": "s<", "jsle": "s<="}
+
+# atomic operations: imm field values
+ATOMIC_FETCH = 0x01
+ATOMIC_XCHG = 0xE0 | ATOMIC_FETCH
+ATOMIC_CMPXCHG = 0xF0 | ATOMIC_FETCH
+ATOMIC_OPS = {"add": 0x00, "or": 0x40, "and": 0x50, "xor": 0xA0}
+
+# lddw source values (RFC 9669 5.4)
+LDDW_IMM64, LDDW_MAP_FD, LDDW_MAP_VALUE, LDDW_BTF_ID, LDDW_FUNC, LDDW_MAP_IDX, LDDW_MAP_IDX_VALUE = range(7)
+# call source values
+CALL_HELPER, CALL_LOCAL, CALL_KFUNC = 0, 1, 2
+
+# ---- hXDP extension opcodes (see docs/isa.md) ----
+OP_NOP = 0x00          # empty VLIW slot (an all-zero word)
+OP_LDX48 = 0x59        # dst = *(u48 *)(src + off)        (artifact encoding, unused by RFC 9669)
+OP_STX48 = 0x5A        # *(u48 *)(dst + off) = src        (artifact encoding, unused by RFC 9669)
+OP_PEXIT = 0x96        # exit with r0 = imm (XDP action)  (artifact encoding, JMP32|EXIT is invalid in RFC 9669)
+OP_ALU3_64_K = 0xE7    # dst = src OP imm   (64-bit), OP = ALU op nibble in off bits 4..7
+OP_ALU3_64_X = 0xEF    # dst = src OP rX    (64-bit), X = imm
+OP_ALU3_32_K = 0xE4    # w-forms of the same
+OP_ALU3_32_X = 0xEC
+OP_BOUNDS = 0xE5       # hardware bounds check: if data + imm > data_end then exit with action off
+
+
+class Kind(str, Enum):
+    ALU = "alu"            # dst = dst OP (src|imm)
+    NEG = "neg"
+    MOV = "mov"
+    MOVSX = "movsx"
+    END = "end"            # byte swap: le/be (ALU class) or bswap (ALU64 class)
+    ALU3 = "alu3"          # hXDP: dst = src OP (imm|reg)
+    JA = "ja"
+    JCOND = "jcond"
+    CALL = "call"          # helper call by number
+    CALL_LOCAL = "call_local"
+    CALL_KFUNC = "call_kfunc"
+    CALLX = "callx"        # helper number in a register (dst field)
+    EXIT = "exit"
+    PEXIT = "pexit"        # hXDP parametrised exit
+    LDDW = "lddw"
+    LDX = "ldx"
+    LDXSX = "ldxsx"
+    ST = "st"
+    STX = "stx"
+    ATOMIC = "atomic"
+    LDX48 = "ldx48"
+    STX48 = "stx48"
+    BOUNDS = "bounds"      # hXDP hardware packet bounds check
+    NOP = "nop"
+
+
+@dataclass(frozen=True, slots=True)
+class OpSpec:
+    """One row of the table: what an (opcode, variant) pair means."""
+    key: str                    # unique name, e.g. "add64_k", "ldxw", "lock_fetch_add32"
+    opcode: int
+    kind: Kind
+    op: str = ""                # semantic op: ALU op name, jump condition, atomic op
+    width: int = 64             # operand width in bits (ALU/JMP), or access size in bytes*8
+    size: int = 0               # memory access size in bytes (loads/stores/atomics)
+    reg_src: bool = False       # the src field names a register operand
+    variant_field: str = ""     # "", "off", "imm" or "src"
+    variant: int = 0
+    conf: str = ""              # bpf_conformance mnemonic (empty: no such syntax)
+    llvm: str = ""              # llvm-objdump template
+    extension: bool = False     # hXDP extension, not RFC 9669
+    slots: int = 1              # 8-byte words (lddw: 2)
+
+    @property
+    def is_branch(self) -> bool:
+        return self.kind in (Kind.JA, Kind.JCOND)
+
+    @property
+    def is_jmp32(self) -> bool:
+        return self.opcode & 7 == CLS_JMP32
+
+
+TABLE: list[OpSpec] = []
+
+
+def _add(**kw) -> None:
+    TABLE.append(OpSpec(**kw))
+
+
+def _mo(sign: str = "") -> str:
+    return "{moff}"
+
+
+def _build() -> None:
+    # ---- ALU / ALU64 ----
+    for cls, w, reg in ((CLS_ALU64, 64, "r"), (CLS_ALU, 32, "w")):
+        sfx = "" if w == 64 else "32"
+        for name, nib in ALU_OPS.items():
+            if name in ("neg", "end"):
+                continue
+            for src, srcname in ((SRC_K, "k"), (SRC_X, "x")):
+                opnd = "{imm}" if src == SRC_K else reg + "{src}"
+                kind = Kind.MOV if name == "mov" else Kind.ALU
+                _add(key=f"{name}{w}_{srcname}", opcode=cls | src | nib, kind=kind, op=name, width=w,
+                     reg_src=src == SRC_X, variant_field="off" if name in ("div", "mod", "mov") else "",
+                     conf=f"{name}{sfx}", llvm=f"{reg}{{dst}} {ALU_SYM[name]} {opnd}")
+            if name in ("div", "mod"):  # signed forms: off = 1
+                s = "s" + name
+                sym = "s/=" if name == "div" else "s%="
+                for src, srcname in ((SRC_K, "k"), (SRC_X, "x")):
+                    opnd = "{imm}" if src == SRC_K else reg + "{src}"
+                    _add(key=f"{s}{w}_{srcname}", opcode=cls | src | nib, kind=Kind.ALU, op=s, width=w,
+                         reg_src=src == SRC_X, variant_field="off", variant=1,
+                         conf=f"{s}{sfx}", llvm=f"{reg}{{dst}} {sym} {opnd}")
+        for bits in ((8, 16) if w == 32 else (8, 16, 32)):
+            _add(key=f"movsx{bits}{w}", opcode=cls | SRC_X | ALU_OPS["mov"], kind=Kind.MOVSX, op="movsx",
+                 width=w, reg_src=True, variant_field="off", variant=bits,
+                 conf=f"movsx{bits}{w}", llvm=f"{reg}{{dst}} = (s{bits}){reg}{{src}}")
+        _add(key=f"neg{w}", opcode=cls | SRC_K | ALU_OPS["neg"], kind=Kind.NEG, op="neg", width=w,
+             conf=f"neg{sfx}", llvm=f"{reg}{{dst}} = -{reg}{{dst}}")
+    for bits in (16, 32, 64):
+        _add(key=f"le{bits}", opcode=CLS_ALU | SRC_K | ALU_OPS["end"], kind=Kind.END, op="le", width=bits,
+             variant_field="imm", variant=bits, conf=f"le{bits}", llvm=f"r{{dst}} = le{bits} r{{dst}}")
+        _add(key=f"be{bits}", opcode=CLS_ALU | SRC_X | ALU_OPS["end"], kind=Kind.END, op="be", width=bits,
+             variant_field="imm", variant=bits, conf=f"be{bits}", llvm=f"r{{dst}} = be{bits} r{{dst}}")
+        _add(key=f"bswap{bits}", opcode=CLS_ALU64 | SRC_K | ALU_OPS["end"], kind=Kind.END, op="bswap",
+             width=bits, variant_field="imm", variant=bits, conf=f"bswap{bits}",
+             llvm=f"r{{dst}} = bswap{bits} r{{dst}}")
+
+    # ---- JMP / JMP32 ----
+    _add(key="ja", opcode=CLS_JMP | JMP_OPS["ja"], kind=Kind.JA, op="ja", conf="ja", llvm="goto {off}")
+    _add(key="ja32", opcode=CLS_JMP32 | JMP_OPS["ja"], kind=Kind.JA, op="ja", width=32, conf="ja32",
+         llvm="gotol {imm_target}")
+    for cls, w, reg in ((CLS_JMP, 64, "r"), (CLS_JMP32, 32, "w")):
+        sfx = "" if w == 64 else "32"
+        for name, sym in JMP_SYM.items():
+            for src, srcname in ((SRC_K, "k"), (SRC_X, "x")):
+                opnd = "{imm}" if src == SRC_K else reg + "{src}"
+                _add(key=f"{name}{w}_{srcname}", opcode=cls | src | JMP_OPS[name], kind=Kind.JCOND, op=name,
+                     width=w, reg_src=src == SRC_X, conf=f"{name}{sfx}",
+                     llvm=f"if {reg}{{dst}} {sym} {opnd} goto {{off}}")
+    _add(key="call", opcode=CLS_JMP | JMP_OPS["call"], kind=Kind.CALL, variant_field="src",
+         variant=CALL_HELPER, conf="call", llvm="call {imm}")
+    _add(key="call_local", opcode=CLS_JMP | JMP_OPS["call"], kind=Kind.CALL_LOCAL, variant_field="src",
+         variant=CALL_LOCAL, conf="call local", llvm="call {imm}")
+    _add(key="call_kfunc", opcode=CLS_JMP | JMP_OPS["call"], kind=Kind.CALL_KFUNC, variant_field="src",
+         variant=CALL_KFUNC, conf="call runtime", llvm="call {imm}")
+    _add(key="callx", opcode=CLS_JMP | SRC_X | JMP_OPS["call"], kind=Kind.CALLX, conf="callx",
+         llvm="callx r{dst}")
+    _add(key="exit", opcode=CLS_JMP | JMP_OPS["exit"], kind=Kind.EXIT, conf="exit", llvm="exit")
+
+    # ---- lddw ----
+    for s in range(7):
+        _add(key="lddw" if s == 0 else f"lddw_src{s}", opcode=CLS_LD | MODE_IMM | SIZE_DW, kind=Kind.LDDW,
+             variant_field="src", variant=s, conf="lddw", llvm="r{dst} = {imm64} ll", slots=2, size=8)
+
+    # ---- loads / stores ----
+    for size_code, nbytes in SIZE_BYTES.items():
+        n = SIZE_NAME[nbytes]
+        u = f"u{nbytes * 8}"
+        _add(key=f"ldx{n}", opcode=CLS_LDX | MODE_MEM | size_code, kind=Kind.LDX, size=nbytes, width=nbytes * 8,
+             reg_src=True, conf=f"ldx{n}", llvm=f"r{{dst}} = *({u} *)(r{{src}}{{moff}})")
+        if nbytes != 8:
+            _add(key=f"ldxs{n}", opcode=CLS_LDX | MODE_MEMSX | size_code, kind=Kind.LDXSX, size=nbytes,
+                 width=nbytes * 8, reg_src=True, conf=f"ldxs{n}",
+                 llvm=f"r{{dst}} = *(s{nbytes * 8} *)(r{{src}}{{moff}})")
+        _add(key=f"st{n}", opcode=CLS_ST | MODE_MEM | size_code, kind=Kind.ST, size=nbytes, width=nbytes * 8,
+             conf=f"st{n}", llvm=f"*({u} *)(r{{dst}}{{moff}}) = {{imm}}")
+        _add(key=f"stx{n}", opcode=CLS_STX | MODE_MEM | size_code, kind=Kind.STX, size=nbytes, width=nbytes * 8,
+             reg_src=True, conf=f"stx{n}", llvm=f"*({u} *)(r{{dst}}{{moff}}) = r{{src}}")
+    # ---- atomics (32 and 64 bit) ----
+    for size_code, nbytes in ((SIZE_W, 4), (SIZE_DW, 8)):
+        sfx = "32" if nbytes == 4 else ""
+        u = f"u{nbytes * 8}"
+        reg = "w" if nbytes == 4 else "r"
+        for name, code in ATOMIC_OPS.items():
+            _add(key=f"lock_{name}{sfx}", opcode=CLS_STX | MODE_ATOMIC | size_code, kind=Kind.ATOMIC, op=name,
+                 size=nbytes, width=nbytes * 8, reg_src=True, variant_field="imm", variant=code,
+                 conf=f"lock {name}{sfx}", llvm=f"lock *({u} *)(r{{dst}}{{moff}}) {ALU_SYM[name]} {reg}{{src}}")
+            _add(key=f"lock_fetch_{name}{sfx}", opcode=CLS_STX | MODE_ATOMIC | size_code, kind=Kind.ATOMIC,
+                 op="fetch_" + name, size=nbytes, width=nbytes * 8, reg_src=True, variant_field="imm",
+                 variant=code | ATOMIC_FETCH, conf=f"lock fetch {name}{sfx}",
+                 llvm=f"{reg}{{src}} = atomic_fetch_{name}(({u} *)(r{{dst}}{{moff}}), {reg}{{src}})")
+        _add(key=f"lock_xchg{sfx}", opcode=CLS_STX | MODE_ATOMIC | size_code, kind=Kind.ATOMIC, op="xchg",
+             size=nbytes, width=nbytes * 8, reg_src=True, variant_field="imm", variant=ATOMIC_XCHG,
+             conf=f"lock xchg{sfx}", llvm=f"{reg}{{src}} = xchg_{'32_' if nbytes == 4 else ''}{u}(({u} *)(r{{dst}}{{moff}}), {reg}{{src}})")
+        _add(key=f"lock_cmpxchg{sfx}", opcode=CLS_STX | MODE_ATOMIC | size_code, kind=Kind.ATOMIC, op="cmpxchg",
+             size=nbytes, width=nbytes * 8, reg_src=True, variant_field="imm", variant=ATOMIC_CMPXCHG,
+             conf=f"lock cmpxchg{sfx}",
+             llvm=f"{reg}0 = cmpxchg_{'32_' if nbytes == 4 else ''}{u}(({u} *)(r{{dst}}{{moff}}), {reg}0, {reg}{{src}})")
+
+    # ---- hXDP extensions ----
+    _add(key="nop", opcode=OP_NOP, kind=Kind.NOP, conf="nop", llvm="nop", extension=True)
+    _add(key="ldx48", opcode=OP_LDX48, kind=Kind.LDX48, size=6, width=48, reg_src=True, conf="ldx48",
+         llvm="r{dst} = *(u48 *)(r{src}{moff})", extension=True)
+    _add(key="stx48", opcode=OP_STX48, kind=Kind.STX48, size=6, width=48, reg_src=True, conf="stx48",
+         llvm="*(u48 *)(r{dst}{moff}) = r{src}", extension=True)
+    _add(key="pexit", opcode=OP_PEXIT, kind=Kind.PEXIT, conf="exit_imm", llvm="exit {imm}", extension=True)
+    _add(key="bounds", opcode=OP_BOUNDS, kind=Kind.BOUNDS, conf="bounds",
+         llvm="bounds {imm}, {off}", extension=True)
+    for opcode, w, reg, src in ((OP_ALU3_64_K, 64, "r", SRC_K), (OP_ALU3_64_X, 64, "r", SRC_X),
+                                (OP_ALU3_32_K, 32, "w", SRC_K), (OP_ALU3_32_X, 32, "w", SRC_X)):
+        for name in ALU3_OPS:
+            sfx = "" if w == 64 else "32"
+            opnd = "{imm}" if src == SRC_K else reg + "{imm}"
+            _add(key=f"{name}{w}3_{'k' if src == SRC_K else 'x'}", opcode=opcode, kind=Kind.ALU3, op=name,
+                 width=w, reg_src=True, variant_field="off", variant=ALU_OPS[name],
+                 conf=f"{name}{sfx}3", llvm=f"{reg}{{dst}} = {reg}{{src}} {ALU3_SYM[name]} {opnd}", extension=True)
+
+
+# ALU ops that have a three-operand hXDP form (mov has no use; neg/end take one operand)
+ALU3_OPS = ("add", "sub", "mul", "div", "or", "and", "lsh", "rsh", "mod", "xor", "arsh")
+
+_build()
+
+BY_KEY: dict[str, OpSpec] = {s.key: s for s in TABLE}
+# (opcode, variant) -> spec; specs without a variant field use variant None
+_LOOKUP: dict[tuple[int, Optional[int]], OpSpec] = {}
+VARIANT_FIELD: dict[int, str] = {}
+for _s in TABLE:
+    if _s.variant_field:
+        VARIANT_FIELD[_s.opcode] = _s.variant_field
+        _LOOKUP[(_s.opcode, _s.variant)] = _s
+    else:
+        _LOOKUP[(_s.opcode, None)] = _s
+assert len(BY_KEY) == len(TABLE), "duplicate keys in the ISA table"
+
+
+def lookup(opcode: int, off: int = 0, imm: int = 0, src: int = 0) -> Optional[OpSpec]:
+    """The spec for an instruction's fields, or None if the encoding is not valid."""
+    field = VARIANT_FIELD.get(opcode)
+    if field is None:
+        return _LOOKUP.get((opcode, None))
+    if field == "off":
+        v = off
+    elif field == "imm":
+        v = imm & 0xFFFFFFFF
+    else:
+        v = src
+    return _LOOKUP.get((opcode, v))
+
+
+def specs(kind: Kind) -> list[OpSpec]:
+    return [s for s in TABLE if s.kind == kind]
+
+
+# ---- semantics, spelled once ----
+M64 = (1 << 64) - 1
+M32 = (1 << 32) - 1
+
+
+def sext(value: int, bits: int) -> int:
+    """Sign-extend the low `bits` of value to a Python int."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def _tdiv(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _alu(op: str, a: int, b: int, bits: int) -> int:
+    """a OP b on `bits`-wide unsigned operands (already truncated); result truncated."""
+    mask = (1 << bits) - 1
+    if op == "add":
+        r = a + b
+    elif op == "sub":
+        r = a - b
+    elif op == "mul":
+        r = a * b
+    elif op == "div":
+        r = a // b if b else 0
+    elif op == "mod":
+        r = a % b if b else a
+    elif op == "sdiv":
+        sa, sb = sext(a, bits), sext(b, bits)
+        r = _tdiv(sa, sb) if sb else 0
+    elif op == "smod":
+        sa, sb = sext(a, bits), sext(b, bits)
+        r = sa - sb * _tdiv(sa, sb) if sb else a
+    elif op == "or":
+        r = a | b
+    elif op == "and":
+        r = a & b
+    elif op == "xor":
+        r = a ^ b
+    elif op == "lsh":
+        r = a << (b & (bits - 1))
+    elif op == "rsh":
+        r = a >> (b & (bits - 1))
+    elif op == "arsh":
+        r = sext(a, bits) >> (b & (bits - 1))
+    elif op == "mov":
+        r = b
+    else:
+        raise ValueError(f"not an ALU op: {op}")
+    return r & mask
+
+
+def alu(op: str, a: int, b: int, bits: int) -> int:
+    """Result of an ALU op as the 64-bit register value (32-bit ops zero-extend)."""
+    mask = (1 << bits) - 1
+    return _alu(op, a & mask, b & mask, bits)
+
+
+def alu_fn(op: str, bits: int) -> Callable[[int, int], int]:
+    """A specialised two-argument function for one ALU op and width (for fast paths)."""
+    m = (1 << bits) - 1
+    simple = {
+        "add": lambda a, b: (a + b) & m, "sub": lambda a, b: (a - b) & m,
+        "mul": lambda a, b: ((a & m) * (b & m)) & m, "or": lambda a, b: (a | b) & m,
+        "and": lambda a, b: a & b & m, "xor": lambda a, b: (a ^ b) & m,
+        "lsh": lambda a, b: ((a & m) << (b & (bits - 1))) & m,
+        "rsh": lambda a, b: (a & m) >> (b & (bits - 1)), "mov": lambda a, b: b & m,
+    }
+    if op in simple:
+        return simple[op]
+    return lambda a, b: _alu(op, a & m, b & m, bits)
+
+
+def movsx(value: int, from_bits: int, bits: int) -> int:
+    return sext(value, from_bits) & ((1 << bits) - 1)
+
+
+def neg(value: int, bits: int) -> int:
+    return -value & ((1 << bits) - 1)
+
+
+def bswap(value: int, bits: int) -> int:
+    return int.from_bytes((value & ((1 << bits) - 1)).to_bytes(bits // 8, "little"), "big")
+
+
+def endian(op: str, value: int, bits: int) -> int:
+    """le/be/bswap on a little-endian machine (the kernel's test hosts and ours)."""
+    if op == "le":
+        return value & ((1 << bits) - 1)
+    return bswap(value, bits)
+
+
+def jump_taken(op: str, a: int, b: int, bits: int) -> bool:
+    """Condition of a conditional jump on `bits`-wide operands."""
+    m = (1 << bits) - 1
+    a &= m
+    b &= m
+    if op == "jeq":
+        return a == b
+    if op == "jne":
+        return a != b
+    if op == "jgt":
+        return a > b
+    if op == "jge":
+        return a >= b
+    if op == "jlt":
+        return a < b
+    if op == "jle":
+        return a <= b
+    if op == "jset":
+        return bool(a & b)
+    sa, sb = sext(a, bits), sext(b, bits)
+    if op == "jsgt":
+        return sa > sb
+    if op == "jsge":
+        return sa >= sb
+    if op == "jslt":
+        return sa < sb
+    if op == "jsle":
+        return sa <= sb
+    raise ValueError(f"not a jump condition: {op}")
+
+
+def atomic(op: str, old: int, src: int, r0: int, bits: int) -> tuple[int, Optional[int], Optional[int]]:
+    """Atomic op on memory value `old`: returns (new memory value, new src reg or None, new r0 or None)."""
+    m = (1 << bits) - 1
+    base = op.removeprefix("fetch_")
+    fetch = op.startswith("fetch_")
+    if base in ATOMIC_OPS:
+        new = _alu(base, old & m, src & m, bits)
+        return new, (old & m) if fetch else None, None
+    if op == "xchg":
+        return src & m, old & m, None
+    if op == "cmpxchg":
+        new = (src & m) if (r0 & m) == (old & m) else old & m
+        return new, None, old & m
+    raise ValueError(f"not an atomic op: {op}")

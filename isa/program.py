@@ -1,0 +1,77 @@
+"""A loaded program: linked instructions, the maps it uses, its functions.
+
+Loaders (ELF, objdump text, assembly) produce a ``Program``; every executor and the
+compiler consume one.  Conventions after loading (the kernel's own "fd_array" forms):
+- a map reference is ``lddw rX, map_by_idx`` (src 5) with ``imm`` = index into ``maps``;
+- a map value reference is ``lddw`` src 6 with imm = index | (offset << 32)
+  (global data ``.data``/``.rodata``/``.bss`` are one-entry array maps);
+- BPF-to-BPF calls are ``call_local`` with ``imm`` relative in slots; subprograms are
+  appended after the entry function, as libbpf does; ``functions`` lists where each starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from isa.insn import Insn, slot_offsets
+
+# BPF map types (include/uapi/linux/bpf.h)
+MAP_TYPES = {
+    0: "unspec", 1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array",
+    5: "percpu_hash", 6: "percpu_array", 7: "stack_trace", 8: "cgroup_array",
+    9: "lru_hash", 10: "lru_percpu_hash", 11: "lpm_trie", 12: "array_of_maps",
+    13: "hash_of_maps", 14: "devmap", 15: "sockmap", 16: "cpumap", 17: "xskmap",
+    18: "sockhash", 19: "cgroup_storage", 20: "reuseport_sockarray",
+    21: "percpu_cgroup_storage", 22: "queue", 23: "stack", 24: "sk_storage",
+    25: "devmap_hash", 26: "struct_ops", 27: "ringbuf", 28: "inode_storage",
+    29: "task_storage", 30: "bloom_filter",
+}
+MAP_TYPE_IDS = {v: k for k, v in MAP_TYPES.items()}
+
+
+@dataclass
+class MapDef:
+    name: str
+    type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int = 0
+    initial: Optional[bytes] = None   # contents of global-data maps
+    inner: Optional["MapDef"] = None  # map-in-map template
+    section: str = ""                 # "maps", ".maps", ".data", ...
+
+    @property
+    def type_name(self) -> str:
+        return MAP_TYPES.get(self.type, f"type{self.type}")
+
+
+@dataclass
+class Function:
+    name: str
+    start: int          # index into Program.insns
+    section: str = ""
+
+
+@dataclass
+class Program:
+    name: str
+    insns: list[Insn]
+    maps: list[MapDef] = field(default_factory=list)
+    functions: list[Function] = field(default_factory=list)
+    section: str = ""
+    license: str = ""
+    path: str = ""
+
+    @property
+    def slot_count(self) -> int:
+        return sum(i.slots for i in self.insns)
+
+    def slots(self) -> list[int]:
+        return slot_offsets(self.insns)
+
+    def map_index(self, name: str) -> int:
+        for i, m in enumerate(self.maps):
+            if m.name == name:
+                return i
+        raise KeyError(name)
