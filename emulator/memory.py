@@ -19,6 +19,16 @@ class Fault(Exception):
         self.addr = addr
 
 
+class RegionHook:
+    """A region whose loads are computed (e.g. xdp_md.data reads give a packet address)."""
+
+    def load(self, off: int, size: int) -> int:
+        raise Fault("load from a region without contents", off)
+
+    def store(self, off: int, size: int, value: int) -> None:
+        raise Fault("store to a read-only region", off)
+
+
 @dataclass(eq=False)
 class Region:
     name: str
@@ -26,6 +36,7 @@ class Region:
     data: bytearray
     writable: bool = True
     kind: str = ""          # "ctx", "packet", "stack", "map_value", "mem", "scratch"
+    hook: Optional["RegionHook"] = None   # computed contents (the xdp_md context)
 
     @property
     def end(self) -> int:
@@ -62,10 +73,14 @@ class Memory:
 
     def load(self, addr: int, size: int) -> int:
         r, off = self.find(addr, size)
+        if r.hook is not None:
+            return r.hook.load(off, size)
         return int.from_bytes(r.data[off:off + size], "little")
 
     def store(self, addr: int, size: int, value: int) -> None:
         r, off = self.find(addr, size)
+        if r.hook is not None:
+            return r.hook.store(off, size, value)
         if not r.writable:
             raise Fault(f"write to read-only {r.kind or r.name}", addr)
         r.data[off:off + size] = (value & ((1 << (size * 8)) - 1)).to_bytes(size, "little")
