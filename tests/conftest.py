@@ -1,0 +1,34 @@
+"""Shared test fixtures: where the shared reference data is, and the kernel check."""
+import ctypes
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CONFORMANCE_DIR = SHARED / "reference" / "bpf_conformance" / "tests"
+ARTIFACTS = SHARED / "reference" / "hxdp-artifacts"
+SAMPLES = ROOT / "sample_programs"
+
+
+def _kernel_reason() -> str:
+    """Why the kernel cannot serve as the reference executor here ('' when it can)."""
+    if os.geteuid() != 0:
+        return "bpf() needs root"
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        # BPF_PROG_LOAD with an empty attr fails with EINVAL when bpf() exists, ENOSYS/EPERM otherwise
+        attr = ctypes.create_string_buffer(128)
+        rc = libc.syscall(321, 5, attr, 128)
+        err = ctypes.get_errno()
+        if rc < 0 and err in (38, 1):
+            return f"bpf() unavailable ({os.strerror(err)})"
+    except OSError as e:
+        return f"bpf() unavailable ({e})"
+    return ""
+
+
+KERNEL_REASON = _kernel_reason()
+needs_kernel = pytest.mark.skipif(bool(KERNEL_REASON), reason=f"Linux kernel as reference: {KERNEL_REASON}")
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared is not beside the checkout")
