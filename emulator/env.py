@@ -7,7 +7,7 @@ the two kinds of Env; every executor calls the same ones, so a helper is written
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
 from emulator.memory import Fault, Memory
@@ -41,6 +41,13 @@ class RunResult:
     r0: int                       # the return value (XDP action); 0 when error is set
     error: Optional[str] = None   # why the run ended abnormally (fault, budget), None if it exited
     steps: int = 0                # instructions executed
+    extra: dict = field(default_factory=dict)   # executor-specific figures (Sephirot: cycles, ...)
+
+
+class Executor(Protocol):
+    """Runs one program invocation: registers r1 = context address, stack fresh."""
+
+    def run(self, env: "Env", r1: int) -> RunResult: ...
 
 
 class Env:
