@@ -7,10 +7,13 @@ An instruction is identified by its opcode byte and, for a few opcodes, by a sec
 field (the *variant*): ``off`` for sdiv/smod/movsx and sign-extending loads, ``imm`` for
 atomics and byte swaps, ``src`` for calls and ``lddw``.  ``spec_of(insn)`` finds the row.
 
-Text templates use ``{dst}``, ``{src}``, ``{imm}``, ``{off}`` (signed, with sign
-``+N``/``-N`` for jumps), ``{moff}`` (memory offset as `` + N``/`` - N``) and
-``{imm64}``.  ``llvm`` is the text of Debian 12's llvm-objdump (LLVM 14); ``conf`` is
-the bpf_conformance suite's syntax.
+Text templates use ``{dst}``, ``{src}``, ``{imm}`` (signed decimal; after ``r``/``w`` a
+register number), ``{off}`` (jump offset ``+N``/``-N``), ``{imm_target}`` (the same for a
+jump offset held in imm), ``{offd}`` (off as signed decimal), ``{moff}`` (memory offset
+`` + N``/`` - N``), ``{imm64}`` (signed 64-bit) and ``{imm64u}`` (unsigned).  ``llvm`` is
+the text of Debian 12's llvm-objdump (LLVM 14) where LLVM 14 knows the instruction, else
+the syntax of newer LLVM or our own (docs/isa.md); ``conf`` is the bpf_conformance
+suite's mnemonic.  isa.disasm and isa.asm are both driven by these templates.
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ ATOMIC_OPS = {"add": 0x00, "or": 0x40, "and": 0x50, "xor": 0xA0}
 
 # lddw source values (RFC 9669 5.4)
 LDDW_IMM64, LDDW_MAP_FD, LDDW_MAP_VALUE, LDDW_BTF_ID, LDDW_FUNC, LDDW_MAP_IDX, LDDW_MAP_IDX_VALUE = range(7)
+LDDW_SRC_NAME = {1: "map_fd", 2: "map_value", 3: "btf_id", 4: "func", 5: "map_idx", 6: "map_idx_value"}
 # call source values
 CALL_HELPER, CALL_LOCAL, CALL_KFUNC = 0, 1, 2
 
@@ -192,7 +196,8 @@ def _build() -> None:
     # ---- lddw ----
     for s in range(7):
         _add(key="lddw" if s == 0 else f"lddw_src{s}", opcode=CLS_LD | MODE_IMM | SIZE_DW, kind=Kind.LDDW,
-             variant_field="src", variant=s, conf="lddw", llvm="r{dst} = {imm64} ll", slots=2, size=8)
+             variant_field="src", variant=s, conf="lddw" if s == 0 else f"lddw_{LDDW_SRC_NAME[s]}",
+             llvm="r{dst} = {imm64} ll" if s == 0 else f"ld_pseudo\tr{{dst}}, {s}, {{imm64u}}", slots=2, size=8)
 
     # ---- loads / stores ----
     for size_code, nbytes in SIZE_BYTES.items():
@@ -216,18 +221,19 @@ def _build() -> None:
         for name, code in ATOMIC_OPS.items():
             _add(key=f"lock_{name}{sfx}", opcode=CLS_STX | MODE_ATOMIC | size_code, kind=Kind.ATOMIC, op=name,
                  size=nbytes, width=nbytes * 8, reg_src=True, variant_field="imm", variant=code,
-                 conf=f"lock {name}{sfx}", llvm=f"lock *({u} *)(r{{dst}}{{moff}}) {ALU_SYM[name]} {reg}{{src}}")
+                 conf=f"lock {name}{sfx}",
+                 llvm=f"lock *({u} *)(r{{dst}}{{moff}}) {ALU_SYM[name]} {'r' if name == 'add' else reg}{{src}}")
             _add(key=f"lock_fetch_{name}{sfx}", opcode=CLS_STX | MODE_ATOMIC | size_code, kind=Kind.ATOMIC,
                  op="fetch_" + name, size=nbytes, width=nbytes * 8, reg_src=True, variant_field="imm",
                  variant=code | ATOMIC_FETCH, conf=f"lock fetch {name}{sfx}",
                  llvm=f"{reg}{{src}} = atomic_fetch_{name}(({u} *)(r{{dst}}{{moff}}), {reg}{{src}})")
         _add(key=f"lock_xchg{sfx}", opcode=CLS_STX | MODE_ATOMIC | size_code, kind=Kind.ATOMIC, op="xchg",
              size=nbytes, width=nbytes * 8, reg_src=True, variant_field="imm", variant=ATOMIC_XCHG,
-             conf=f"lock xchg{sfx}", llvm=f"{reg}{{src}} = xchg_{'32_' if nbytes == 4 else ''}{u}(({u} *)(r{{dst}}{{moff}}), {reg}{{src}})")
+             conf=f"lock xchg{sfx}", llvm=f"{reg}{{src}} = {'xchg32_32' if nbytes == 4 else 'xchg_64'}(r{{dst}}{{moff}}, {reg}{{src}})")
         _add(key=f"lock_cmpxchg{sfx}", opcode=CLS_STX | MODE_ATOMIC | size_code, kind=Kind.ATOMIC, op="cmpxchg",
              size=nbytes, width=nbytes * 8, reg_src=True, variant_field="imm", variant=ATOMIC_CMPXCHG,
              conf=f"lock cmpxchg{sfx}",
-             llvm=f"{reg}0 = cmpxchg_{'32_' if nbytes == 4 else ''}{u}(({u} *)(r{{dst}}{{moff}}), {reg}0, {reg}{{src}})")
+             llvm=f"{reg}0 = {'cmpxchg32_32' if nbytes == 4 else 'cmpxchg_64'}(r{{dst}}{{moff}}, {reg}0, {reg}{{src}})")
 
     # ---- hXDP extensions ----
     _add(key="nop", opcode=OP_NOP, kind=Kind.NOP, conf="nop", llvm="nop", extension=True)
@@ -235,9 +241,9 @@ def _build() -> None:
          llvm="r{dst} = *(u48 *)(r{src}{moff})", extension=True)
     _add(key="stx48", opcode=OP_STX48, kind=Kind.STX48, size=6, width=48, reg_src=True, conf="stx48",
          llvm="*(u48 *)(r{dst}{moff}) = r{src}", extension=True)
-    _add(key="pexit", opcode=OP_PEXIT, kind=Kind.PEXIT, conf="exit_imm", llvm="exit {imm}", extension=True)
+    _add(key="pexit", opcode=OP_PEXIT, kind=Kind.PEXIT, conf="exit", llvm="exit {imm}", extension=True)
     _add(key="bounds", opcode=OP_BOUNDS, kind=Kind.BOUNDS, conf="bounds",
-         llvm="bounds {imm}, {off}", extension=True)
+         llvm="bounds {imm}, {offd}", extension=True)
     for opcode, w, reg, src in ((OP_ALU3_64_K, 64, "r", SRC_K), (OP_ALU3_64_X, 64, "r", SRC_X),
                                 (OP_ALU3_32_K, 32, "w", SRC_K), (OP_ALU3_32_X, 32, "w", SRC_X)):
         for name in ALU3_OPS:
@@ -245,7 +251,7 @@ def _build() -> None:
             opnd = "{imm}" if src == SRC_K else reg + "{imm}"
             _add(key=f"{name}{w}3_{'k' if src == SRC_K else 'x'}", opcode=opcode, kind=Kind.ALU3, op=name,
                  width=w, reg_src=True, variant_field="off", variant=ALU_OPS[name],
-                 conf=f"{name}{sfx}3", llvm=f"{reg}{{dst}} = {reg}{{src}} {ALU3_SYM[name]} {opnd}", extension=True)
+                 conf=f"{name}3{'_32' if w == 32 else ''}", llvm=f"{reg}{{dst}} = {reg}{{src}} {ALU3_SYM[name]} {opnd}", extension=True)
 
 
 # ALU ops that have a three-operand hXDP form (mov has no use; neg/end take one operand)

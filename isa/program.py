@@ -40,6 +40,8 @@ class MapDef:
     initial: Optional[bytes] = None   # contents of global-data maps
     inner: Optional["MapDef"] = None  # map-in-map template
     section: str = ""                 # "maps", ".maps", ".data", ...
+    libbpf_name: str = ""             # libbpf's name (global data: object-name prefix, e.g. "xdp_prog.bss")
+    init_slots: dict = field(default_factory=dict)  # static `.values = {[i] = &x}`: index -> program/map name
 
     @property
     def type_name(self) -> str:

@@ -1,0 +1,625 @@
+"""The fast executor: each program becomes one generated Python function.
+
+Same interface and results as the reference interpreter (emulator.interpreter), checked
+instruction for instruction by tests; only the speed differs.  How (docs/interpreter.md):
+- basic blocks end at every instruction that transfers control or may end the run
+  (jumps, exit, calls, bounds); each block first adds its length to the step counter and
+  checks the budget once; when the budget would run out inside the block, the
+  interpreter takes over the rest of the run, so even that outcome is the oracle's;
+- blocks are emitted as Python statements inside ``while True:`` with a binary-search
+  dispatch on ``bb`` (the instruction index of a jump target); a block reached only by
+  falling through is emitted right after its predecessor, so it costs no dispatch;
+- registers are local variables, immediates are folded into constants, and the simple
+  ALU ops and jump conditions are inline expressions; the rarer ones (sdiv, smod,
+  movsx, byte swaps, atomics) call the semantics functions of isa.opcodes;
+- a load or store first checks the stack bounds (constants), then a one-entry cache of
+  the last region loaded from (and one for stores), and falls back to ``env.mem``, which
+  refills the cache; the caches are emptied after each helper call, since a helper may
+  change the regions (adjust_head);
+- faults keep no bookkeeping on the hot path: the traceback's line number in the
+  generated code tells which instruction faulted.
+"""
+from __future__ import annotations
+
+import itertools
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+from emulator import interpreter, layout
+from emulator.env import Env, ProgramExit, RunResult, TailCall
+from emulator.interpreter import (DEFAULT_BUDGET, STACK_BASE, STACK_BYTES, DecodeCache, Decoded,
+                                  Stop, callback_index, decode_program, execute, frame_top,
+                                  packet_bounds)
+from emulator.memory import Fault, Memory, Region
+from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, OpSpec, alu, atomic, endian, movsx)
+from isa.program import Program
+
+S64 = 1 << 63
+S32 = 1 << 31
+MAXF = layout.MAX_CALL_FRAMES
+
+_U = {2: struct.Struct("<H"), 4: struct.Struct("<I"), 8: struct.Struct("<Q")}
+_I = {2: struct.Struct("<h"), 4: struct.Struct("<i")}
+
+# kinds after which control does not fall through to the next instruction
+_NO_FALLTHROUGH = {Kind.JA, Kind.EXIT, Kind.PEXIT, Kind.CALL_LOCAL, Kind.CALL_KFUNC}
+# kinds that end a basic block (control transfer or a possible normal end of the run)
+_ENDS_BLOCK = _NO_FALLTHROUGH | {Kind.JCOND, Kind.CALL, Kind.CALLX, Kind.BOUNDS}
+# kinds that write their dst register (used to know whether r10 stays the frame pointer)
+_WRITES_DST = {Kind.ALU, Kind.MOV, Kind.NEG, Kind.MOVSX, Kind.END, Kind.ALU3, Kind.LDX, Kind.LDXSX,
+               Kind.LDX48, Kind.LDDW}
+
+
+def _u48(buf, o: int) -> int:
+    return int.from_bytes(buf[o:o + 6], "little")
+
+
+def _s48(buf, o: int, v: int) -> None:
+    buf[o:o + 6] = (v & 0xFFFF_FFFF_FFFF).to_bytes(6, "little")
+
+
+# namespace every generated function sees
+_GLOBALS = {
+    "M64": M64, "M32": M32, "S64": S64, "S32": S32, "alu": alu, "endian": endian, "movsx": movsx,
+    "Fault": Fault, "Stop": Stop, "ProgramExit": ProgramExit, "U48": _u48, "S48": _s48,
+    "U16": _U[2].unpack_from, "U32": _U[4].unpack_from, "U64": _U[8].unpack_from,
+    "I16": _I[2].unpack_from, "I32": _I[4].unpack_from,
+    "P16": _U[2].pack_into, "P32": _U[4].pack_into, "P64": _U[8].pack_into,
+}
+_LOAD = {1: "{b}[{o}]", 2: "U16({b}, {o})[0]", 4: "U32({b}, {o})[0]", 8: "U64({b}, {o})[0]",
+         6: "U48({b}, {o})"}
+_LOAD_SX = {1: "(({b}[{o}] ^ 128) - 128) & M64", 2: "I16({b}, {o})[0] & M64", 4: "I32({b}, {o})[0] & M64"}
+_STORE = {1: "{b}[{o}] = {v}", 2: "P16({b}, {o}, {v})", 4: "P32({b}, {o}, {v})", 8: "P64({b}, {o}, {v})",
+          6: "S48({b}, {o}, {v})"}
+
+
+def _h(v: int) -> str:
+    return hex(v)
+
+
+# ---------------------------------------------------------------- expressions
+
+def alu_expr(op: str, width: int, a: str, b: str, bconst: Optional[int]) -> str:
+    """Python expression for `a OP b` as the new register value (a, b: register names;
+    b is the literal of `bconst`, already truncated to `width`, when the operand is constant)."""
+    m = "M64" if width == 64 else "M32"
+    sh = width - 1
+    if width == 64:
+        A = a
+        Bw = b          # b masked to the width
+    else:
+        A = f"({a} & M32)"
+        Bw = b if bconst is not None else f"({b} & M32)"
+    if op == "add":
+        return f"({a} + {b}) & {m}"
+    if op == "sub":
+        return f"({a} - {b}) & {m}"
+    if op == "mul":
+        return f"({a} * {b}) & {m}"
+    if op == "or":
+        return f"{a} | {b}" if width == 64 else f"({a} | {b}) & M32"
+    if op == "and":
+        return f"{a} & {b}" if width == 64 or bconst is not None else f"{a} & {b} & M32"
+    if op == "xor":
+        return f"{a} ^ {b}" if width == 64 else f"({a} ^ {b}) & M32"
+    if op == "mov":
+        return Bw
+    if op in ("lsh", "rsh", "arsh"):
+        k = str(bconst & sh) if bconst is not None else f"({b} & {sh})"
+        if op == "lsh":
+            return f"({a} << {k}) & {m}"
+        if op == "rsh":
+            return f"{A} >> {k}"
+        sign = "S64" if width == 64 else "S32"
+        return f"((({A} ^ {sign}) - {sign}) >> {k}) & {m}"
+    if op == "div":
+        if bconst is not None:
+            return f"{A} // {b}" if bconst else "0"
+        return f"({A} // {Bw} if {Bw} else 0)"
+    if op == "mod":
+        if bconst is not None:
+            return f"{A} % {b}" if bconst else A
+        return f"({A} % {Bw} if {Bw} else {A})"
+    # sdiv, smod: the shared semantics
+    return f"alu({op!r}, {a}, {b}, {width})"
+
+
+def cond_expr(op: str, width: int, a: str, b: str, bconst: Optional[int]) -> str:
+    """Python expression true when a conditional jump is taken."""
+    if width == 32:
+        a = f"({a} & M32)"
+        if bconst is None:
+            b = f"({b} & M32)"
+    sym = {"jeq": "==", "jne": "!=", "jgt": ">", "jge": ">=", "jlt": "<", "jle": "<=",
+           "jsgt": ">", "jsge": ">=", "jslt": "<", "jsle": "<="}
+    if op == "jset":
+        return f"{a} & {b}"
+    if op.startswith("js"):
+        sign = S64 if width == 64 else S32
+        sname = "S64" if width == 64 else "S32"
+        bb = _h(bconst ^ sign) if bconst is not None else f"({b} ^ {sname})"
+        return f"({a} ^ {sname}) {sym[op]} {bb}"
+    return f"{a} {sym[op]} {b}"
+
+
+# ---------------------------------------------------------------- code generation
+
+@dataclass
+class Compiled:
+    """A program turned into one Python function `fn(bb, r1..r5, r10, depth, st) -> r0`."""
+    code: Decoded
+    fn: object
+    labels: frozenset
+    lines: dict            # generated line number -> (slot, instructions after it in its block)
+    filename: str
+    source: str
+
+
+_serial = itertools.count()
+
+
+class _Gen:
+    def __init__(self, code: Decoded, extra_labels: frozenset):
+        self.c = code
+        self.n = code.size
+        self.out: list[str] = []
+        self.info: dict[int, tuple[int, int]] = {}
+        self.cur: Optional[tuple[int, int]] = None
+        ok = [not code.invalid[i] for i in range(self.n)]
+        self.has_calls = any(ok[i] and code.specs[i].kind == Kind.CALL_LOCAL for i in range(self.n))
+        self.r10_fixed = not any(
+            ok[i] and ((code.specs[i].kind in _WRITES_DST and code.insns[i].dst == 10)
+                       or (code.specs[i].kind == Kind.ATOMIC and code.insns[i].src == 10))
+            for i in range(self.n))
+        labels = {0} | {i for i in extra_labels if 0 <= i < self.n}
+        for i in range(self.n):
+            if not ok[i]:
+                continue
+            t = code.targets[i]
+            if t is not None:
+                labels.add(t)
+            if code.specs[i].kind == Kind.CALL_LOCAL and i + 1 < self.n:
+                labels.add(i + 1)
+        self.labels = sorted(labels) if self.n else []
+        self.label_set = set(self.labels)
+        leaders = set(self.labels)
+        for i in range(self.n):
+            if not ok[i] or code.specs[i].kind in _ENDS_BLOCK:
+                leaders.add(i + 1)
+        starts = sorted(x for x in leaders if x < self.n)
+        self.block_end = {s: e for s, e in zip(starts, starts[1:] + [self.n])}
+
+    # -- output helpers
+    def emit(self, ind: int, text: str) -> None:
+        self.out.append("    " * ind + text)
+        if self.cur is not None:
+            self.info[len(self.out)] = self.cur
+
+    def generate(self) -> str:
+        self.cur = None
+        self.emit(0, "def fn(bb, r1, r2, r3, r4, r5, r10, depth, st):")
+        self.emit(1, "n = st.n; budget = st.budget; S = st.stack; helper = st.helper; caller = st")
+        self.emit(1, "ld = st.ld; sto = st.sto")
+        self.emit(1, "r0 = r6 = r7 = r8 = r9 = 0")
+        self.emit(1, "P = W = b''; PB = WB = 1; PE = WE = 0")
+        if self.has_calls:
+            self.emit(1, "frames = []")
+        if not self.n:
+            self.emit(1, "raise Stop('execution fell off the end of the program', 0)")
+            return "\n".join(self.out) + "\n"
+        self.emit(1, "while True:")
+        self._tree(self.labels, 2)
+        return "\n".join(self.out) + "\n"
+
+    def _tree(self, labels: list[int], ind: int) -> None:
+        if len(labels) == 1:
+            self._arm(labels[0], ind)
+            return
+        mid = len(labels) // 2
+        self.cur = None
+        self.emit(ind, f"if bb < {labels[mid]}:")
+        self._tree(labels[:mid], ind + 1)
+        self.cur = None
+        self.emit(ind, "else:")
+        self._tree(labels[mid:], ind + 1)
+
+    def _arm(self, start: int, ind: int) -> None:
+        b = start
+        while True:
+            end = self.block_end[b]
+            self._block(b, end, ind)
+            last = end - 1
+            spec = self.c.specs[last]
+            if self.c.invalid[last] or spec.kind in _NO_FALLTHROUGH:
+                return
+            self.cur = (self._end_slot(last), 0)
+            if end >= self.n:
+                self.emit(ind, f"raise Stop('execution fell off the end of the program', {self._end_slot(last)})")
+                return
+            if end in self.label_set:
+                self.emit(ind, f"bb = {end}")
+                self.emit(ind, "continue")
+                return
+            b = end
+
+    def _end_slot(self, i: int) -> int:
+        return self.c.slots[i] + self.c.insns[i].slots
+
+    def _block(self, start: int, end: int, ind: int) -> None:
+        length = end - start
+        self.cur = None
+        self.emit(ind, f"n += {length}")
+        frames = "frames" if self.has_calls else "()"
+        self.emit(ind, f"if n > budget: return st.finish({start}, n - {length}, depth, {frames}, "
+                       "(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10))")
+        for i in range(start, end):
+            self.cur = (self.c.slots[i], end - 1 - i)
+            if self.c.invalid[i]:
+                self.emit(ind, f"raise Fault({self.c.invalid[i]!r})")
+                return
+            spec = self.c.specs[i]
+            getattr(self, "k_" + spec.kind.value)(i, self.c.insns[i], spec, ind)
+
+    # -- one method per kind (names k_<Kind value>)
+    def _operand(self, ins, spec: OpSpec) -> tuple[str, Optional[int]]:
+        if spec.reg_src:
+            return f"r{ins.src}", None
+        v = ins.imm & (M64 if spec.width == 64 else M32)
+        return _h(v), v
+
+    def k_alu(self, i, ins, spec, ind):
+        b, bc = self._operand(ins, spec)
+        self.emit(ind, f"r{ins.dst} = {alu_expr(spec.op, spec.width, f'r{ins.dst}', b, bc)}")
+
+    k_mov = k_alu
+
+    def k_alu3(self, i, ins, spec, ind):
+        if spec.opcode & 0x08:
+            b, bc = f"r{ins.imm}", None
+        else:
+            bc = ins.imm & (M64 if spec.width == 64 else M32)
+            b = _h(bc)
+        self.emit(ind, f"r{ins.dst} = {alu_expr(spec.op, spec.width, f'r{ins.src}', b, bc)}")
+
+    def k_neg(self, i, ins, spec, ind):
+        self.emit(ind, f"r{ins.dst} = -r{ins.dst} & {'M64' if spec.width == 64 else 'M32'}")
+
+    def k_movsx(self, i, ins, spec, ind):
+        self.emit(ind, f"r{ins.dst} = movsx(r{ins.src}, {spec.variant}, {spec.width})")
+
+    def k_end(self, i, ins, spec, ind):
+        d = f"r{ins.dst}"
+        if spec.op == "le":
+            if spec.width < 64:
+                self.emit(ind, f"{d} = {d} & {_h((1 << spec.width) - 1)}")
+        elif spec.width == 16:
+            self.emit(ind, f"{d} = (({d} & 0xff) << 8) | (({d} >> 8) & 0xff)")
+        else:
+            self.emit(ind, f"{d} = endian({spec.op!r}, {d}, {spec.width})")
+
+    def _goto(self, i: int, ind: int) -> None:
+        t = self.c.targets[i]
+        if t is None:
+            self.emit(ind, "raise Fault('jump target is outside the program or inside an lddw')")
+        else:
+            self.emit(ind, f"bb = {t}")
+            self.emit(ind, "continue")
+
+    def k_ja(self, i, ins, spec, ind):
+        self._goto(i, ind)
+
+    def k_jcond(self, i, ins, spec, ind):
+        b, bc = self._operand(ins, spec)
+        self.emit(ind, f"if {cond_expr(spec.op, spec.width, f'r{ins.dst}', b, bc)}:")
+        self._goto(i, ind + 1)
+
+    def _helper(self, num: str, ind: int) -> None:
+        self.emit(ind, "st.n = n; st.depth = depth")
+        self.emit(ind, f"r0 = int(helper({num}, (r1, r2, r3, r4, r5), caller)) & M64")
+        self.emit(ind, "n = st.n; P = W = b''; PB = WB = 1; PE = WE = 0")
+
+    def k_call(self, i, ins, spec, ind):
+        self._helper(str(ins.imm), ind)
+
+    def k_callx(self, i, ins, spec, ind):
+        self._helper(f"r{ins.dst}", ind)
+
+    def k_call_local(self, i, ins, spec, ind):
+        t = self.c.targets[i]
+        if t is None:
+            self.emit(ind, "raise Fault('jump target is outside the program or inside an lddw')")
+            return
+        self.emit(ind, f"if depth >= {MAXF - 1}: raise Fault('call depth above {MAXF} frames')")
+        self.emit(ind, f"frames.append(({i + 1}, r6, r7, r8, r9, r10))")
+        self.emit(ind, f"depth += 1; r10 = {_h(layout.STACK_TOP)} - depth * {layout.STACK_SIZE}")
+        self.emit(ind, f"bb = {t}")
+        self.emit(ind, "continue")
+
+    def k_call_kfunc(self, i, ins, spec, ind):
+        self.emit(ind, f"raise Fault('kernel function calls (kfunc {ins.imm}) are not supported')")
+
+    def _exit(self, ind):
+        if self.has_calls:
+            self.emit(ind, "if frames:")
+            self.emit(ind + 1, "bb, r6, r7, r8, r9, r10 = frames.pop()")
+            self.emit(ind + 1, "depth -= 1")
+            self.emit(ind + 1, "continue")
+        self.emit(ind, "st.n = n")
+        self.emit(ind, "return r0")
+
+    def k_exit(self, i, ins, spec, ind):
+        self._exit(ind)
+
+    def k_pexit(self, i, ins, spec, ind):
+        self.emit(ind, f"r0 = {_h(ins.imm & M64)}")
+        self._exit(ind)
+
+    def k_bounds(self, i, ins, spec, ind):
+        self.emit(ind, "_d, _e = st.bounds()")
+        self.emit(ind, f"if _d + {ins.imm} > _e: st.n = n; raise ProgramExit({_h(ins.off & M64)})")
+
+    def k_nop(self, i, ins, spec, ind):
+        self.emit(ind, "pass")
+
+    def k_lddw(self, i, ins, spec, ind):
+        d = f"r{ins.dst}"
+        if ins.src == LDDW_IMM64:
+            self.emit(ind, f"{d} = {_h(ins.imm & M64)}")
+        elif ins.src == LDDW_FUNC:
+            t = self.c.targets[i]
+            if t is None:
+                self.emit(ind, "raise Fault('jump target is outside the program or inside an lddw')")
+            else:
+                self.emit(ind, f"{d} = {_h(layout.FUNC_BASE + t)}")
+        else:
+            self.emit(ind, f"{d} = st.lddw({ins.src}, {ins.imm}) & M64")
+
+    # memory
+    def _addr(self, reg: int, off: int) -> str:
+        return f"r{reg} + {off}" if off else f"r{reg}"
+
+    def _frame_offset(self, reg: int, off: int, size: int) -> Optional[str]:
+        """Index into the stack buffer when the access is surely inside the stack: r10 is
+        never written and the offset lies within one frame below it."""
+        if reg == 10 and self.r10_fixed and -layout.STACK_SIZE <= off <= -size:
+            return f"r10 - {_h(STACK_BASE - off)}"
+        return None
+
+    def _load(self, ins, size: int, sx: bool, ind: int) -> None:
+        d = f"r{ins.dst}"
+        tmpl = _LOAD_SX[size] if sx else _LOAD[size]
+        fo = self._frame_offset(ins.src, ins.off, size)
+        if fo is not None:
+            self.emit(ind, f"{d} = {tmpl.format(b='S', o=f'({fo})')}")
+            return
+        self.emit(ind, f"a = {self._addr(ins.src, ins.off)}")
+        self.emit(ind, f"if {_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}:")
+        self.emit(ind + 1, f"{d} = {tmpl.format(b='S', o=f'a - {_h(STACK_BASE)}')}")
+        self.emit(ind, f"elif PB <= a <= PE - {size}:")
+        self.emit(ind + 1, f"{d} = {tmpl.format(b='P', o='a - PB')}")
+        self.emit(ind, "else:")
+        if sx:
+            bits = size * 8
+            self.emit(ind + 1, f"_v, P, PB, PE = ld(a, {size}, P, PB, PE)")
+            self.emit(ind + 1, f"{d} = ((_v ^ {_h(1 << (bits - 1))}) - {_h(1 << (bits - 1))}) & M64")
+        else:
+            self.emit(ind + 1, f"{d}, P, PB, PE = ld(a, {size}, P, PB, PE)")
+
+    def k_ldx(self, i, ins, spec, ind):
+        self._load(ins, spec.size, False, ind)
+
+    k_ldx48 = k_ldx
+
+    def k_ldxsx(self, i, ins, spec, ind):
+        self._load(ins, spec.size, True, ind)
+
+    def _store(self, ins, size: int, value: str, ind: int) -> None:
+        fo = self._frame_offset(ins.dst, ins.off, size)
+        if fo is not None:
+            self.emit(ind, _STORE[size].format(b="S", o=f"({fo})", v=value))
+            return
+        self.emit(ind, f"a = {self._addr(ins.dst, ins.off)}")
+        self.emit(ind, f"if {_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}:")
+        self.emit(ind + 1, _STORE[size].format(b="S", o=f"a - {_h(STACK_BASE)}", v=value))
+        self.emit(ind, f"elif WB <= a <= WE - {size}:")
+        self.emit(ind + 1, _STORE[size].format(b="W", o="a - WB", v=value))
+        self.emit(ind, "else:")
+        self.emit(ind + 1, f"W, WB, WE = sto(a, {size}, {value}, W, WB, WE)")
+
+    def k_st(self, i, ins, spec, ind):
+        self._store(ins, spec.size, _h(ins.imm & ((1 << (8 * spec.size)) - 1)), ind)
+
+    def k_stx(self, i, ins, spec, ind):
+        v = f"r{ins.src}" if spec.size == 8 else f"(r{ins.src} & {_h((1 << (8 * spec.size)) - 1)})"
+        self._store(ins, spec.size, v, ind)
+
+    k_stx48 = k_stx
+
+    def k_atomic(self, i, ins, spec, ind):
+        call = (f"st.atomic({spec.op!r}, {self._addr(ins.dst, ins.off)}, {spec.size}, r{ins.src}, r0, "
+                f"{spec.width}, {ins.src == 0})")
+        if ins.src == 0:
+            self.emit(ind, f"r0 = {call}[1]")   # src is r0: the r0 result says what r0 ends as
+        else:
+            self.emit(ind, f"r{ins.src}, r0 = {call}")
+        # an atomic may have written any cached region: keep the caches, they share the bytes
+
+
+def compile_program(code: Decoded, extra_labels: frozenset = frozenset()) -> Compiled:
+    gen = _Gen(code, extra_labels)
+    source = gen.generate()
+    filename = f"<fastpath {code.program.name} #{next(_serial)}>"
+    ns = dict(_GLOBALS)
+    exec(compile(source, filename, "exec"), ns)
+    return Compiled(code, ns["fn"], frozenset(gen.labels), gen.info, filename, source)
+
+
+# ---------------------------------------------------------------- running
+
+class _State:
+    """What generated code reads from its `st` argument; also the helpers' `Caller`."""
+
+    def __init__(self, fp: "FastPath", env: Env, budget: int):
+        self.fp = fp
+        self.env = env
+        self.mem = env.mem
+        self.budget = budget
+        self.n = 0
+        self.depth = 0
+        self.ctx = 0
+        self.stack: bytearray = bytearray()
+        self.helper = env.helper
+        self.compiled: Optional[Compiled] = None
+        # the region caches are only safe when memory behaves exactly like emulator.memory.Memory
+        cls = type(env.mem)
+        self.cacheable = all(getattr(cls, m) is getattr(Memory, m) for m in ("find", "load", "store"))
+
+    @property
+    def steps(self) -> int:
+        return self.n
+
+    # --- called by generated code
+    def finish(self, pc: int, n: int, depth: int, frames, regs: tuple) -> int:
+        """The budget runs out within the block at `pc`: the interpreter runs the rest of
+        this activation, so the outcome (where the budget ends, or a fault or exit before
+        that) is exactly the interpreter's."""
+        irun = interpreter._Run(None, self.env, self.budget)
+        irun.code = self.compiled.code
+        irun.ctx = self.ctx
+        irun.steps = n
+        act = interpreter._Activation(irun.code, list(regs), depth,
+                                      [(f[0], tuple(f[1:])) for f in frames])
+        try:
+            r0 = irun.loop(act, pc)
+        except (Stop, ProgramExit, TailCall) as e:
+            e.steps = irun.steps
+            raise
+        self.n = irun.steps
+        return r0
+
+    def ld(self, a: int, size: int, P, PB, PE):
+        a &= M64
+        if not self.cacheable:
+            return self.mem.load(a, size), P, PB, PE
+        region, off = self.mem.find(a, size)
+        if region.hook is not None:
+            return region.hook.load(off, size), P, PB, PE
+        v = int.from_bytes(region.data[off:off + size], "little")
+        return v, region.data, region.base, region.base + len(region.data)
+
+    def sto(self, a: int, size: int, v: int, W, WB, WE):
+        a &= M64
+        self.mem.store(a, size, v)
+        if not self.cacheable:
+            return W, WB, WE
+        region, _ = self.mem.find(a, size)
+        if region.hook is None and region.writable:
+            return region.data, region.base, region.base + len(region.data)
+        return W, WB, WE
+
+    def atomic(self, op: str, a: int, size: int, src: int, r0: int, width: int,
+               src_is_r0: bool = False) -> tuple[int, int]:
+        a &= M64
+        new, src_val, r0_val = atomic(op, self.mem.load(a, size), src, r0, width)
+        self.mem.store(a, size, new)
+        # the interpreter's order: src register first, then r0 (they may be one register)
+        if src_val is not None:
+            src = src_val
+            if src_is_r0:
+                r0 = src_val
+        if r0_val is not None:
+            r0 = r0_val
+        return src, r0
+
+    def lddw(self, src: int, imm: int) -> int:
+        return self.env.lddw_value(src, imm)
+
+    def bounds(self) -> tuple[int, int]:
+        return packet_bounds(self.env, self.ctx)
+
+    # --- Caller protocol (bpf_loop)
+    def call(self, func_addr: int, args: tuple[int, ...]) -> int:
+        comp = self.compiled
+        idx = callback_index(func_addr, comp.code.size)
+        depth = self.depth + 1
+        if depth >= MAXF:
+            raise Fault(f"call depth above {MAXF} frames")
+        if idx not in comp.labels:
+            comp = self.fp.compiled(comp.code.program, idx)
+        a = [x & M64 for x in args[:5]] + [0] * (5 - len(args[:5]))
+        saved = self.depth
+        try:
+            return comp.fn(idx, a[0], a[1], a[2], a[3], a[4], frame_top(depth), depth, self)
+        finally:
+            self.depth = saved
+
+    # --- entry for interpreter.execute()
+    def start(self, program: Program, stack: Region, r1: int, budget: int) -> int:
+        comp = self.fp.compiled(program)
+        self.compiled = comp
+        self.stack = stack.data
+        self.ctx = r1
+        self.depth = 0
+        try:
+            return comp.fn(0, r1, 0, 0, 0, 0, frame_top(0), 0, self)
+        except (Fault, Stop, ProgramExit, TailCall) as e:
+            self._locate(e)
+            if isinstance(e, Fault):
+                raise Stop(str(e), self._slot) from None
+            raise
+
+    def _locate(self, e: BaseException) -> None:
+        """Steps and slot of an exception from the innermost generated frame of its traceback."""
+        self._slot = None
+        tb = e.__traceback__
+        inner = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.startswith("<fastpath "):
+                inner = tb
+            tb = tb.tb_next
+        if getattr(e, "steps", None) is not None:
+            self.n = e.steps
+            return
+        if inner is None:
+            return
+        comp = self.fp.by_filename.get(inner.tb_frame.f_code.co_filename)
+        info = comp.lines.get(inner.tb_lineno) if comp is not None else None
+        if info is None:
+            return
+        self._slot, remaining = info
+        n_local = inner.tb_frame.f_locals.get("n", self.n)
+        self.n = max(self.n, n_local - remaining)
+
+
+class FastPath:
+    """Executor (emulator.env.Executor) running generated code; compiled once per program."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self._decoded = DecodeCache(decode_program)
+        self._compiled: dict[tuple[int, int], tuple[Program, Compiled]] = {}
+        self.by_filename: dict[str, Compiled] = {}
+        self.compiled(program)     # compile now: a run then only executes
+
+    def compiled(self, program: Program, extra_label: Optional[int] = None) -> Compiled:
+        key = (id(program), -1 if extra_label is None else extra_label)
+        hit = self._compiled.get(key)
+        if hit is None or hit[0] is not program:
+            extra = frozenset() if extra_label is None else frozenset([extra_label])
+            comp = compile_program(self._decoded.get(program), extra)
+            self.by_filename[comp.filename] = comp
+            hit = (program, comp)
+            self._compiled[key] = hit
+        return hit[1]
+
+    def run(self, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
+        return execute(_State(self, env, budget), self.program, env, r1, budget)
+
+    def source(self) -> str:
+        """The generated Python code (for reading and debugging)."""
+        return self.compiled(self.program).source
+
+
+def run(program: Program, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
+    return FastPath(program).run(env, r1, budget)

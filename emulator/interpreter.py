@@ -1,0 +1,436 @@
+"""The reference interpreter: one instruction at a time, straight from the ISA table.
+
+It is the oracle every faster executor (the fast path, Sephirot) is checked against, so it
+stays simple: decode once, then a loop that dispatches on ``spec.kind`` to one small handler
+per kind, each calling the semantics functions of ``isa.opcodes``.  Nothing here spells an
+instruction's meaning a second time.
+
+Execution model (docs/interpreter.md):
+- registers r0-r10 hold unsigned 64-bit values; at entry r1 = context, r10 = stack top,
+  every other register 0;
+- the stack region (``STACK_SIZE`` x ``MAX_CALL_FRAMES`` bytes just below ``STACK_TOP``) is
+  added to ``env.mem`` zeroed for each run and removed when the run ends; frame k has
+  r10 = STACK_TOP - k * STACK_SIZE;
+- a BPF-to-BPF call saves r6-r10 and the return address, r10 moves down one frame;
+- helper calls go to ``env.helper``; r1-r5 keep their values afterwards (the kernel leaves
+  them undefined and its verifier forbids reading them, so no correct program can tell);
+- a ``Fault`` (bad access, unknown helper, call depth, bad jump, invalid instruction) or the
+  instruction budget ends the run with ``RunResult(r0=0, error="<reason> at pc N")``, N being
+  the slot number llvm-objdump shows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from emulator import layout
+from emulator.env import Env, ProgramExit, RunResult, TailCall
+from emulator.memory import Fault, Region
+from isa.insn import Insn, slot_offsets, spec_or_none
+from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, OpSpec, alu, atomic, endian, jump_taken,
+                         movsx, neg, sext)
+from isa.program import Program
+
+DEFAULT_BUDGET = 1_000_000
+STACK_BYTES = layout.STACK_SIZE * layout.MAX_CALL_FRAMES
+STACK_BASE = layout.STACK_TOP - STACK_BYTES
+NREGS = 11
+
+
+class Stop(Exception):
+    """Ends a run abnormally: a fault or the budget, with the slot it happened at."""
+
+    def __init__(self, reason: str, slot: Optional[int] = None):
+        super().__init__(reason if slot is None else f"{reason} at pc {slot}")
+        self.reason = reason
+        self.slot = slot
+
+
+# ---------------------------------------------------------------- decoding, once per program
+
+@dataclass(frozen=True)
+class Decoded:
+    """A program ready to execute: per instruction its spec (or why it is invalid) and target."""
+    program: Program
+    insns: list[Insn]
+    specs: list[Optional[OpSpec]]
+    invalid: list[str]               # "" when the instruction can run
+    slots: list[int]                 # slot number of each instruction
+    targets: list[Optional[int]]     # jump / local call / lddw-func target index (None: none or bad)
+
+    @property
+    def size(self) -> int:
+        return len(self.insns)
+
+
+def target_index(insns: list[Insn], slots: list[int], slot_index: dict[int, int], i: int,
+                 spec: OpSpec) -> Optional[int]:
+    """Index of the instruction a jump, local call or `lddw src 4` refers to (None if it is
+    not the first slot of an instruction of this program)."""
+    ins = insns[i]
+    if spec.kind == Kind.JA:
+        rel = ins.imm if spec.is_jmp32 else ins.off
+    elif spec.kind == Kind.JCOND:
+        rel = ins.off
+    elif spec.kind == Kind.CALL_LOCAL:
+        rel = ins.imm
+    elif spec.kind == Kind.LDDW and ins.src == LDDW_FUNC:
+        rel = sext(ins.imm, 32)
+    else:
+        return None
+    return slot_index.get(slots[i] + 1 + rel)
+
+
+def _invalid_reason(ins: Insn, spec: Optional[OpSpec]) -> str:
+    if spec is None:
+        return (f"invalid instruction (opcode 0x{ins.opcode:02x}, src={ins.src}, off={ins.off}, "
+                f"imm={ins.imm})")
+    if not (0 <= ins.dst < NREGS and 0 <= ins.src < NREGS):
+        return f"invalid register (dst=r{ins.dst}, src=r{ins.src})"
+    if spec.kind == Kind.ALU3 and spec.opcode & 0x08 and not 0 <= ins.imm < NREGS:
+        return f"invalid register r{ins.imm} in a three-operand instruction"
+    return ""
+
+
+def decode_program(program: Program) -> Decoded:
+    insns = list(program.insns)
+    slots = slot_offsets(insns)
+    slot_index = {s: i for i, s in enumerate(slots)}
+    specs = [spec_or_none(i) for i in insns]
+    invalid = [_invalid_reason(i, s) for i, s in zip(insns, specs)]
+    targets = [target_index(insns, slots, slot_index, k, s) if s is not None and not invalid[k] else None
+               for k, s in enumerate(specs)]
+    return Decoded(program, insns, specs, invalid, slots, targets)
+
+
+class DecodeCache:
+    """Decoded/compiled forms of the programs an executor met (tail calls switch programs)."""
+
+    def __init__(self, build: Callable[[Program], object]):
+        self._build = build
+        self._cache: dict[int, tuple[Program, object]] = {}
+
+    def get(self, program: Program):
+        hit = self._cache.get(id(program))
+        if hit is None or hit[0] is not program:
+            hit = (program, self._build(program))
+            self._cache[id(program)] = hit
+        return hit[1]
+
+
+# ---------------------------------------------------------------- shared run scaffolding
+
+def new_stack() -> Region:
+    return Region("stack", STACK_BASE, bytearray(STACK_BYTES), True, "stack")
+
+
+def frame_top(depth: int) -> int:
+    return layout.STACK_TOP - depth * layout.STACK_SIZE
+
+
+def packet_bounds(env: Env, ctx: int) -> tuple[int, int]:
+    """(data, data_end) of the packet, read from the xdp_md context like a program would."""
+    try:
+        return env.mem.load(ctx & M64, 4), env.mem.load((ctx + 4) & M64, 4)
+    except Fault:
+        raise Fault("a bounds check needs an XDP context in r1") from None
+
+
+def callback_index(func_addr: int, size: int) -> int:
+    idx = func_addr - layout.FUNC_BASE
+    if not 0 <= idx < size:
+        raise Fault(f"callback address 0x{func_addr & M64:x} is not a function of the program")
+    return idx
+
+
+def execute(runner, program: Program, env: Env, r1: int, budget: int) -> RunResult:
+    """Common outer loop of the executors: stack region, tail calls, result/error mapping.
+
+    `runner.start(program, stack, r1, budget)` runs one program and returns r0; it may raise
+    Stop, Fault, ProgramExit or TailCall.  `runner.steps` counts instructions executed."""
+    stack = new_stack()
+    added = False
+    try:
+        env.mem.add(stack)
+        added = True
+        while True:
+            try:
+                r0 = runner.start(program, stack, r1 & M64, budget)
+                return RunResult(r0 & M64, None, runner.steps)
+            except TailCall as tc:
+                program = tc.program
+                stack.data[:] = bytes(STACK_BYTES)
+            except ProgramExit as pe:
+                return RunResult(int(pe.r0) & M64, None, runner.steps)
+    except Stop as e:
+        return RunResult(0, str(e), runner.steps)
+    except Fault as e:          # raised outside any instruction (cannot happen for a valid env)
+        return RunResult(0, str(e), runner.steps)
+    except RecursionError:
+        return RunResult(0, "internal: recursion too deep", runner.steps)
+    except Exception as e:      # a bug here or in the env: never escape to the caller
+        return RunResult(0, f"internal: {type(e).__name__}: {e}", runner.steps)
+    finally:
+        if added:
+            try:
+                env.mem.remove(stack)
+            except ValueError:
+                pass
+
+
+# ---------------------------------------------------------------- the interpreter
+
+@dataclass
+class _Activation:
+    """One entry into the program (the run itself, or a bpf_loop callback) and its frames."""
+    code: Decoded
+    regs: list[int]
+    depth: int
+    frames: list[tuple[int, tuple[int, ...]]]
+
+
+EXIT = -1  # handler result: leave the current function
+
+
+class _Run:
+    """State of one run; also the `Caller` helpers use to call back into the program."""
+
+    def __init__(self, interp: "Interpreter", env: Env, budget: int):
+        self.interp = interp
+        self.env = env
+        self.budget = budget
+        self.steps = 0
+        self.code: Optional[Decoded] = None
+        self.ctx = 0
+        self.depth = 0
+
+    # entry for execute()
+    def start(self, program: Program, stack: Region, r1: int, budget: int) -> int:
+        self.code = self.interp.decoded(program)
+        self.ctx = r1
+        regs = [0] * NREGS
+        regs[1] = r1
+        regs[10] = frame_top(0)
+        return self.loop(_Activation(self.code, regs, 0, []), 0)
+
+    # Caller protocol (bpf_loop): run a function of the program in a new frame
+    def call(self, func_addr: int, args: tuple[int, ...]) -> int:
+        code = self.code
+        idx = callback_index(func_addr, code.size)
+        depth = self.depth + 1
+        if depth >= layout.MAX_CALL_FRAMES:
+            raise Fault(f"call depth above {layout.MAX_CALL_FRAMES} frames")
+        regs = [0] * NREGS
+        for k, a in enumerate(args[:5]):
+            regs[1 + k] = a & M64
+        regs[10] = frame_top(depth)
+        saved = self.depth
+        try:
+            return self.loop(_Activation(code, regs, depth, []), idx)
+        finally:
+            self.depth = saved
+
+    def loop(self, act: _Activation, pc: int) -> int:
+        code = act.code
+        n = code.size
+        while True:
+            if not 0 <= pc < n:
+                slot = code.slots[-1] + code.insns[-1].slots if n else 0
+                raise Stop("execution fell off the end of the program", slot)
+            if self.steps >= self.budget:
+                raise Stop(f"instruction budget of {self.budget} exhausted", code.slots[pc])
+            self.steps += 1
+            spec = code.specs[pc]
+            try:
+                if code.invalid[pc]:
+                    raise Fault(code.invalid[pc])
+                self.depth = act.depth
+                nxt = HANDLERS[spec.kind](self, act, pc, code.insns[pc], spec)
+            except Fault as f:
+                raise Stop(str(f), code.slots[pc]) from None
+            if nxt == EXIT:
+                if not act.frames:
+                    return act.regs[0]
+                ret, saved = act.frames.pop()
+                act.regs[6:11] = saved
+                act.depth -= 1
+                pc = ret
+            else:
+                pc = nxt
+
+
+def _target(act: _Activation, pc: int) -> int:
+    t = act.code.targets[pc]
+    if t is None:
+        raise Fault("jump target is outside the program or inside an lddw")
+    return t
+
+
+def _operand(regs: list[int], ins: Insn, spec: OpSpec) -> int:
+    """Second operand: a register, or imm sign-extended to 64 bits."""
+    return regs[ins.src] if spec.reg_src else ins.imm & M64
+
+
+def _h_alu(run: _Run, act: _Activation, pc: int, ins: Insn, spec: OpSpec) -> int:
+    r = act.regs
+    r[ins.dst] = alu(spec.op, r[ins.dst], _operand(r, ins, spec), spec.width)
+    return pc + 1
+
+
+def _h_alu3(run: _Run, act: _Activation, pc: int, ins: Insn, spec: OpSpec) -> int:
+    r = act.regs
+    b = r[ins.imm] if spec.opcode & 0x08 else ins.imm & M64
+    r[ins.dst] = alu(spec.op, r[ins.src], b, spec.width)
+    return pc + 1
+
+
+def _h_neg(run, act, pc, ins, spec) -> int:
+    act.regs[ins.dst] = neg(act.regs[ins.dst], spec.width)
+    return pc + 1
+
+
+def _h_movsx(run, act, pc, ins, spec) -> int:
+    act.regs[ins.dst] = movsx(act.regs[ins.src], spec.variant, spec.width)
+    return pc + 1
+
+
+def _h_end(run, act, pc, ins, spec) -> int:
+    act.regs[ins.dst] = endian(spec.op, act.regs[ins.dst], spec.width)
+    return pc + 1
+
+
+def _h_ja(run, act, pc, ins, spec) -> int:
+    return _target(act, pc)
+
+
+def _h_jcond(run, act, pc, ins, spec) -> int:
+    r = act.regs
+    if jump_taken(spec.op, r[ins.dst], _operand(r, ins, spec), spec.width):
+        return _target(act, pc)
+    return pc + 1
+
+
+def _helper(run: _Run, act: _Activation, num: int) -> None:
+    r = act.regs
+    r[0] = int(run.env.helper(num, (r[1], r[2], r[3], r[4], r[5]), run)) & M64
+
+
+def _h_call(run, act, pc, ins, spec) -> int:
+    _helper(run, act, ins.imm)
+    return pc + 1
+
+
+def _h_callx(run, act, pc, ins, spec) -> int:
+    _helper(run, act, act.regs[ins.dst])
+    return pc + 1
+
+
+def _h_call_local(run, act, pc, ins, spec) -> int:
+    t = _target(act, pc)
+    if act.depth + 1 >= layout.MAX_CALL_FRAMES:
+        raise Fault(f"call depth above {layout.MAX_CALL_FRAMES} frames")
+    act.frames.append((pc + 1, tuple(act.regs[6:11])))
+    act.depth += 1
+    act.regs[10] = frame_top(act.depth)
+    return t
+
+
+def _h_call_kfunc(run, act, pc, ins, spec) -> int:
+    raise Fault(f"kernel function calls (kfunc {ins.imm}) are not supported")
+
+
+def _h_exit(run, act, pc, ins, spec) -> int:
+    return EXIT
+
+
+def _h_pexit(run, act, pc, ins, spec) -> int:
+    act.regs[0] = ins.imm & M64
+    return EXIT
+
+
+def _h_bounds(run, act, pc, ins, spec) -> int:
+    data, data_end = packet_bounds(run.env, run.ctx)
+    if data + ins.imm > data_end:
+        raise ProgramExit(ins.off & M64)
+    return pc + 1
+
+
+def _h_lddw(run, act, pc, ins, spec) -> int:
+    if ins.src == LDDW_IMM64:
+        v = ins.imm
+    elif ins.src == LDDW_FUNC:
+        v = layout.FUNC_BASE + _target(act, pc)
+    else:
+        v = run.env.lddw_value(ins.src, ins.imm)
+    act.regs[ins.dst] = v & M64
+    return pc + 1
+
+
+def _h_ldx(run, act, pc, ins, spec) -> int:
+    r = act.regs
+    r[ins.dst] = run.env.mem.load((r[ins.src] + ins.off) & M64, spec.size)
+    return pc + 1
+
+
+def _h_ldxsx(run, act, pc, ins, spec) -> int:
+    r = act.regs
+    r[ins.dst] = sext(run.env.mem.load((r[ins.src] + ins.off) & M64, spec.size), spec.size * 8) & M64
+    return pc + 1
+
+
+def _h_st(run, act, pc, ins, spec) -> int:
+    run.env.mem.store((act.regs[ins.dst] + ins.off) & M64, spec.size, ins.imm & M64)
+    return pc + 1
+
+
+def _h_stx(run, act, pc, ins, spec) -> int:
+    r = act.regs
+    run.env.mem.store((r[ins.dst] + ins.off) & M64, spec.size, r[ins.src])
+    return pc + 1
+
+
+def _h_atomic(run, act, pc, ins, spec) -> int:
+    r = act.regs
+    mem = run.env.mem
+    addr = (r[ins.dst] + ins.off) & M64
+    new, src_val, r0_val = atomic(spec.op, mem.load(addr, spec.size), r[ins.src], r[0], spec.width)
+    mem.store(addr, spec.size, new)
+    if src_val is not None:
+        r[ins.src] = src_val
+    if r0_val is not None:
+        r[0] = r0_val
+    return pc + 1
+
+
+def _h_nop(run, act, pc, ins, spec) -> int:
+    return pc + 1
+
+
+HANDLERS: dict[Kind, Callable[..., int]] = {
+    Kind.ALU: _h_alu, Kind.MOV: _h_alu, Kind.ALU3: _h_alu3, Kind.NEG: _h_neg, Kind.MOVSX: _h_movsx,
+    Kind.END: _h_end, Kind.JA: _h_ja, Kind.JCOND: _h_jcond, Kind.CALL: _h_call, Kind.CALLX: _h_callx,
+    Kind.CALL_LOCAL: _h_call_local, Kind.CALL_KFUNC: _h_call_kfunc, Kind.EXIT: _h_exit,
+    Kind.PEXIT: _h_pexit, Kind.BOUNDS: _h_bounds, Kind.LDDW: _h_lddw, Kind.LDX: _h_ldx,
+    Kind.LDX48: _h_ldx, Kind.LDXSX: _h_ldxsx, Kind.ST: _h_st, Kind.STX: _h_stx, Kind.STX48: _h_stx,
+    Kind.ATOMIC: _h_atomic, Kind.NOP: _h_nop,
+}
+assert set(HANDLERS) == set(Kind), "every kind of the ISA table needs a handler"
+
+
+class Interpreter:
+    """The reference executor (emulator.env.Executor) for one program."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self._decoded = DecodeCache(decode_program)
+
+    def decoded(self, program: Program) -> Decoded:
+        return self._decoded.get(program)
+
+    def run(self, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
+        return execute(_Run(self, env, budget), self.program, env, r1, budget)
+
+
+def run(program: Program, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
+    """Run `program` once on `env` with r1 = `r1`."""
+    return Interpreter(program).run(env, r1, budget)

@@ -1,0 +1,205 @@
+"""bpf_fib_lookup against the routes, neighbours and interfaces of a ``--fib`` JSON file.
+
+The order of checks and what each outcome writes into ``struct bpf_fib_lookup`` follow
+net/core/filter.c (bpf_ipv4_fib_lookup / bpf_ipv6_fib_lookup, XDP flavour: MTU checked):
+input device (-ENODEV, FWD_DISABLED) -> route (BLACKHOLE / UNREACHABLE / PROHIBIT /
+NOT_FWDED) -> MTU (FRAG_NEEDED, mtu_result) -> ifindex, rt_metric, gateway into the
+destination -> source address (flag SRC) -> neighbour (NO_NEIGH) -> smac/dmac, mtu_result.
+
+File format (contract.md): {"routes": [{"prefix": "10.0.0.0/8", "ifindex": 2, "gateway":
+"10.0.0.254"}], "neighbours": [{"ip": ..., "mac": ..., "ifindex": 2}], "interfaces":
+[{"ifindex": 2, "mac": ..., "mtu": 1500}]}.  Optional: route "type" (unicast, blackhole,
+unreachable, prohibit, local), "metric", "mtu", "table"; interface "ip"/"ip6" (its
+addresses: lookups to them are local, and BPF_FIB_LOOKUP_SRC picks them), "forwarding".
+Interface 1 (loopback) always exists, as in the kernel.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hxdpc.errors import InputError
+
+AF_INET, AF_INET6 = 2, 10
+ENODEV, EINVAL, EAFNOSUPPORT = 19, 22, 97
+(RET_SUCCESS, RET_BLACKHOLE, RET_UNREACHABLE, RET_PROHIBIT, RET_NOT_FWDED, RET_FWD_DISABLED,
+ RET_UNSUPP_LWT, RET_NO_NEIGH, RET_FRAG_NEEDED, RET_NO_SRC_ADDR) = range(10)
+F_DIRECT, F_OUTPUT, F_SKIP_NEIGH, F_TBID, F_SRC, F_MARK = 1, 2, 4, 8, 16, 32
+FLAGS_MASK = 0x3F
+PARAMS_SIZE = 64          # sizeof(struct bpf_fib_lookup)
+MAIN_TABLE = 254
+ROUTE_TYPES = {"unicast": RET_SUCCESS, "blackhole": RET_BLACKHOLE, "unreachable": RET_UNREACHABLE,
+               "prohibit": RET_PROHIBIT, "local": RET_NOT_FWDED}
+
+# struct bpf_fib_lookup offsets
+O_FAMILY, O_TOT_LEN, O_IFINDEX, O_METRIC, O_SRC, O_DST, O_VLAN, O_TBID, O_SMAC, O_DMAC = 0, 6, 8, 12, 16, 32, 48, 48, 52, 58
+
+
+def _mac(where: str, text) -> bytes:
+    try:
+        raw = bytes(int(x, 16) for x in str(text).split(":"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 6:
+        raise InputError(where, f"not a MAC address: {text!r}")
+    return raw
+
+
+def _ip(where: str, text):
+    try:
+        return ipaddress.ip_address(str(text))
+    except ValueError:
+        raise InputError(where, f"not an IP address: {text!r}") from None
+
+
+@dataclass
+class Route:
+    net: ipaddress._BaseNetwork
+    ifindex: int
+    gateway: Optional[ipaddress._BaseAddress] = None
+    kind: str = "unicast"
+    metric: int = 0
+    mtu: int = 0
+    table: int = MAIN_TABLE
+
+
+@dataclass
+class Interface:
+    ifindex: int
+    mac: bytes = bytes(6)
+    mtu: int = 1500
+    addrs: list = field(default_factory=list)
+    forwarding: bool = True
+
+
+@dataclass
+class Fib:
+    routes: list[Route] = field(default_factory=list)
+    neighbours: dict[tuple[int, object], bytes] = field(default_factory=dict)   # (ifindex, ip) -> mac
+    interfaces: dict[int, Interface] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.interfaces.setdefault(1, Interface(1, bytes(6), 65536,
+                                                [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]))
+
+    # -- the helper ----------------------------------------------------------------------
+    def lookup(self, p: bytearray, plen: int, flags: int) -> int:
+        """bpf_fib_lookup on the 64-byte params `p` (modified in place); returns r0."""
+        if plen < PARAMS_SIZE:
+            return -EINVAL
+        if flags & ~FLAGS_MASK:
+            return -EINVAL
+        fam = p[O_FAMILY]
+        if fam == AF_INET:
+            return self._lookup(p, flags, 4)
+        if fam == AF_INET6:
+            return self._lookup(p, flags, 6)
+        return -EAFNOSUPPORT
+
+    def _lookup(self, p: bytearray, flags: int, v: int) -> int:
+        alen = 4 if v == 4 else 16
+        ifindex = struct.unpack_from("<I", p, O_IFINDEX)[0]
+        dev = self.interfaces.get(ifindex)
+        if dev is None:
+            return -ENODEV
+        if not dev.forwarding:
+            return RET_FWD_DISABLED
+        dst = ipaddress.ip_address(bytes(p[O_DST:O_DST + alen]))
+        table = struct.unpack_from("<I", p, O_TBID)[0] if (flags & F_DIRECT and flags & F_TBID) else MAIN_TABLE
+        if any(dst in i.addrs for i in self.interfaces.values()):
+            return RET_NOT_FWDED                       # a local address: RTN_LOCAL
+        route = self._route(dst, v, table, ifindex if flags & F_OUTPUT else None)
+        if route is None:
+            return RET_NOT_FWDED
+        if route.kind != "unicast":
+            return ROUTE_TYPES[route.kind]
+        out = self.interfaces.get(route.ifindex, Interface(route.ifindex))
+        mtu = route.mtu or out.mtu
+        tot_len = struct.unpack_from("<H", p, O_TOT_LEN)[0]
+        if tot_len > mtu:
+            struct.pack_into("<H", p, O_TOT_LEN, mtu & 0xFFFF)
+            return RET_FRAG_NEEDED
+        struct.pack_into("<I", p, O_METRIC, route.metric)
+        struct.pack_into("<I", p, O_IFINDEX, route.ifindex)
+        if route.gateway is not None:
+            p[O_DST:O_DST + alen] = route.gateway.packed
+            dst = route.gateway
+        if flags & F_SRC:
+            src = next((a for a in out.addrs if a.version == v), None)
+            if src is None:
+                return RET_NO_SRC_ADDR
+            p[O_SRC:O_SRC + alen] = src.packed
+        if not flags & F_SKIP_NEIGH:
+            mac = self.neighbours.get((route.ifindex, dst))
+            if mac is None:
+                return RET_NO_NEIGH
+            p[O_DMAC:O_DMAC + 6] = mac
+            p[O_SMAC:O_SMAC + 6] = out.mac
+        p[O_VLAN:O_VLAN + 4] = bytes(4)
+        struct.pack_into("<H", p, O_TOT_LEN, mtu & 0xFFFF)
+        return RET_SUCCESS
+
+    def _route(self, dst, v: int, table: int, oif: Optional[int]) -> Optional[Route]:
+        best = None
+        for r in self.routes:
+            if r.net.version != v or r.table != table or dst not in r.net:
+                continue
+            if oif is not None and r.ifindex != oif:
+                continue
+            if best is None or r.net.prefixlen > best.net.prefixlen or \
+                    (r.net.prefixlen == best.net.prefixlen and r.metric < best.metric):
+                best = r
+        return best
+
+
+def parse_fib(obj, where: str) -> Fib:
+    """A Fib from the --fib JSON object; InputError naming the entry on anything malformed."""
+    if not isinstance(obj, dict):
+        raise InputError(where, 'expected {"routes": [...], "neighbours": [...], "interfaces": [...]}')
+    fib = Fib()
+    for i, e in enumerate(obj.get("interfaces", [])):
+        w = f"{where}: interfaces[{i}]"
+        if not isinstance(e, dict) or not isinstance(e.get("ifindex"), int):
+            raise InputError(w, "expected an object with an integer ifindex")
+        addrs = [_ip(w, a) for k in ("ip", "ip6") for a in
+                 (e[k] if isinstance(e.get(k), list) else [e[k]] if k in e else [])]
+        fib.interfaces[e["ifindex"]] = Interface(e["ifindex"], _mac(f"{w}.mac", e.get("mac", "00:00:00:00:00:00")),
+                                                 int(e.get("mtu", 1500)), addrs, bool(e.get("forwarding", True)))
+    for i, e in enumerate(obj.get("routes", [])):
+        w = f"{where}: routes[{i}]"
+        if not isinstance(e, dict) or "prefix" not in e:
+            raise InputError(w, "expected an object with a prefix")
+        try:
+            net = ipaddress.ip_network(str(e["prefix"]), strict=False)
+        except ValueError:
+            raise InputError(w, f"not a prefix: {e['prefix']!r}") from None
+        kind = e.get("type", "unicast")
+        if kind not in ROUTE_TYPES:
+            raise InputError(w, f"route type {kind!r} is not one of {', '.join(ROUTE_TYPES)}")
+        if kind == "unicast" and not isinstance(e.get("ifindex"), int):
+            raise InputError(w, "a unicast route needs an integer ifindex")
+        gw = _ip(f"{w}.gateway", e["gateway"]) if e.get("gateway") else None
+        if gw is not None and gw.version != net.version:
+            raise InputError(w, "gateway and prefix are of different IP versions")
+        fib.routes.append(Route(net, int(e.get("ifindex", 0)), gw, kind, int(e.get("metric", 0)),
+                                int(e.get("mtu", 0)), int(e.get("table", MAIN_TABLE))))
+    for i, e in enumerate(obj.get("neighbours", [])):
+        w = f"{where}: neighbours[{i}]"
+        if not isinstance(e, dict) or "ip" not in e or not isinstance(e.get("ifindex"), int):
+            raise InputError(w, "expected an object with ip, mac and an integer ifindex")
+        fib.neighbours[(e["ifindex"], _ip(w, e["ip"]))] = _mac(f"{w}.mac", e.get("mac"))
+    return fib
+
+
+def load_fib(path: str) -> Fib:
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(path, f"not JSON: {e}") from None
+    return parse_fib(obj, path)

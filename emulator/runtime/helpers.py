@@ -1,0 +1,449 @@
+"""The BPF helpers an XDP program may call, by their Linux numbers (include/uapi/linux/bpf.h).
+
+Each helper is ``fn(env, args, caller) -> r0`` where ``env`` is the session's XdpEnv,
+``args`` = (r1, ..., r5) as unsigned 64-bit values and ``caller`` the executor's Caller
+(bpf_loop calls back through it).  Return values and errnos are the kernel's (Linux 6.18,
+net/core/filter.c, kernel/bpf/helpers.c, ringbuf.c); a negative errno is returned as a
+negative int and the env wraps it to 64 bits.  What differs from the kernel is listed in
+docs/runtime.md.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import struct
+from typing import Callable
+
+from emulator.env import TailCall
+from emulator.memory import Fault
+from emulator.runtime import maps as M
+from emulator.runtime.fib import PARAMS_SIZE
+from hxdpc.errors import InputError
+from isa.program import Program
+
+M32, M64 = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
+EINVAL, EFAULT, ENOENT, E2BIG, EAGAIN = 22, 14, 2, 7, 11
+MAX_TAIL_CALL_CNT = 33
+BPF_MAX_LOOPS = 8 * 1024 * 1024
+XDP_ABORTED, XDP_REDIRECT = 0, 4
+BPF_F_INDEX_MASK, BPF_F_CURRENT_CPU, BPF_F_CTXLEN_MASK = 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFF << 32
+BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS = 1 << 3, 1 << 4
+BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP = 1, 2
+MAX_BPRINTF_BUF = 1024
+
+# helper names by number (__BPF_FUNC_MAPPER order), for messages
+NAMES = """unspec map_lookup_elem map_update_elem map_delete_elem probe_read ktime_get_ns trace_printk
+get_prandom_u32 get_smp_processor_id skb_store_bytes l3_csum_replace l4_csum_replace tail_call
+clone_redirect get_current_pid_tgid get_current_uid_gid get_current_comm get_cgroup_classid
+skb_vlan_push skb_vlan_pop skb_get_tunnel_key skb_set_tunnel_key perf_event_read redirect
+get_route_realm perf_event_output skb_load_bytes get_stackid csum_diff skb_get_tunnel_opt
+skb_set_tunnel_opt skb_change_proto skb_change_type skb_under_cgroup get_hash_recalc
+get_current_task probe_write_user current_task_under_cgroup skb_change_tail skb_pull_data
+csum_update set_hash_invalid get_numa_node_id skb_change_head xdp_adjust_head probe_read_str
+get_socket_cookie get_socket_uid set_hash setsockopt skb_adjust_room redirect_map
+sk_redirect_map sock_map_update xdp_adjust_meta perf_event_read_value perf_prog_read_value
+getsockopt override_return sock_ops_cb_flags_set msg_redirect_map msg_apply_bytes msg_cork_bytes
+msg_pull_data bind xdp_adjust_tail skb_get_xfrm_state get_stack skb_load_bytes_relative
+fib_lookup sock_hash_update msg_redirect_hash sk_redirect_hash lwt_push_encap
+lwt_seg6_store_bytes lwt_seg6_adjust_srh lwt_seg6_action rc_repeat rc_keydown skb_cgroup_id
+get_current_cgroup_id get_local_storage sk_select_reuseport skb_ancestor_cgroup_id sk_lookup_tcp
+sk_lookup_udp sk_release map_push_elem map_pop_elem map_peek_elem msg_push_data msg_pop_data
+rc_pointer_rel spin_lock spin_unlock sk_fullsock tcp_sock skb_ecn_set_ce get_listener_sock
+skc_lookup_tcp tcp_check_syncookie sysctl_get_name sysctl_get_current_value sysctl_get_new_value
+sysctl_set_new_value strtol strtoul sk_storage_get sk_storage_delete send_signal
+tcp_gen_syncookie skb_output probe_read_user probe_read_kernel probe_read_user_str
+probe_read_kernel_str tcp_send_ack send_signal_thread jiffies64 read_branch_records
+get_ns_current_pid_tgid xdp_output get_netns_cookie get_current_ancestor_cgroup_id sk_assign
+ktime_get_boot_ns seq_printf seq_write sk_cgroup_id sk_ancestor_cgroup_id ringbuf_output
+ringbuf_reserve ringbuf_submit ringbuf_discard ringbuf_query csum_level skc_to_tcp6_sock
+skc_to_tcp_sock skc_to_tcp_timewait_sock skc_to_tcp_request_sock skc_to_udp6_sock get_task_stack
+load_hdr_opt store_hdr_opt reserve_hdr_opt inode_storage_get inode_storage_delete d_path
+copy_from_user snprintf_btf seq_printf_btf skb_cgroup_classid redirect_neigh per_cpu_ptr
+this_cpu_ptr redirect_peer task_storage_get task_storage_delete get_current_task_btf
+bprm_opts_set ktime_get_coarse_ns ima_inode_hash sock_from_file check_mtu for_each_map_elem
+snprintf sys_bpf btf_find_by_name_kind sys_close timer_init timer_set_callback timer_start
+timer_cancel get_func_ip get_attach_cookie task_pt_regs get_branch_snapshot trace_vprintk
+skc_to_unix_sock kallsyms_lookup_name find_vma loop strncmp get_func_arg get_func_ret
+get_func_arg_cnt get_retval set_retval xdp_get_buff_len xdp_load_bytes xdp_store_bytes
+copy_from_user_task skb_set_tstamp ima_file_hash kptr_xchg map_lookup_percpu_elem
+skc_to_mptcp_sock dynptr_from_mem ringbuf_reserve_dynptr ringbuf_submit_dynptr
+ringbuf_discard_dynptr dynptr_read dynptr_write dynptr_data tcp_raw_gen_syncookie_ipv4
+tcp_raw_gen_syncookie_ipv6 tcp_raw_check_syncookie_ipv4 tcp_raw_check_syncookie_ipv6
+ktime_get_tai_ns user_ringbuf_drain""".split()
+
+
+def helper_name(num: int) -> str:
+    return f"bpf_{NAMES[num]}" if 0 <= num < len(NAMES) else f"helper #{num}"
+
+
+def s32(v: int) -> int:
+    v &= M32
+    return v - (1 << 32) if v >> 31 else v
+
+
+# ---------------------------------------------------------------- maps
+
+def _key(env, m: M.Map, addr: int) -> bytes:
+    return env.mem.read(addr, m.d.key_size)
+
+
+def map_lookup_elem(env, a, caller) -> int:
+    m = env.maps.by_handle(a[0])
+    return m.lookup(_key(env, m, a[1]))
+
+
+def map_update_elem(env, a, caller) -> int:
+    m = env.maps.by_handle(a[0])
+    return m.update(_key(env, m, a[1]), env.mem.read(a[2], m.d.value_size), a[3])
+
+
+def map_delete_elem(env, a, caller) -> int:
+    m = env.maps.by_handle(a[0])
+    return m.delete(_key(env, m, a[1]))
+
+
+def map_lookup_percpu_elem(env, a, caller) -> int:
+    m = env.maps.by_handle(a[0])
+    if not m.percpu:
+        raise Fault(f"bpf_map_lookup_percpu_elem on {m.type_name} map {m.name!r} is rejected by the verifier")
+    cpu = a[2] & M32
+    if cpu >= m.ncpu:
+        return 0
+    addr = m.lookup(_key(env, m, a[1]))
+    return addr + (cpu - m.cpu) * m.elem if addr else 0
+
+
+# ---------------------------------------------------------------- time, randomness, cpu
+
+def ktime_get_ns(env, a, caller) -> int:
+    return env.now_ns()
+
+
+def get_prandom_u32(env, a, caller) -> int:
+    return env.rng.getrandbits(32)
+
+
+def get_smp_processor_id(env, a, caller) -> int:
+    return env.cpu
+
+
+def get_numa_node_id(env, a, caller) -> int:
+    return 0
+
+
+# ---------------------------------------------------------------- packet
+
+def xdp_adjust_head(env, a, caller) -> int:
+    return env.pkt.adjust_head(s32(a[1]))
+
+
+def xdp_adjust_meta(env, a, caller) -> int:
+    return env.pkt.adjust_meta(s32(a[1]))
+
+
+def xdp_adjust_tail(env, a, caller) -> int:
+    return env.pkt.adjust_tail(s32(a[1]))
+
+
+def xdp_get_buff_len(env, a, caller) -> int:
+    return env.pkt.buff_len()
+
+
+def xdp_load_bytes(env, a, caller) -> int:
+    got = env.pkt.load_bytes(a[1] & M32, a[3] & M32)
+    if isinstance(got, int):
+        return got
+    env.mem.write(a[2], got)
+    return 0
+
+
+def xdp_store_bytes(env, a, caller) -> int:
+    n = a[3] & M32
+    off = a[1] & M32
+    if off > 0xFFFF or n > 0xFFFF:
+        return -EFAULT
+    return env.pkt.store_bytes(off, env.mem.read(a[2], n))
+
+
+def _csum_partial(data: bytes, seed: int) -> int:
+    """x86-64 csum_partial as a value: 32-bit ones' complement sum of little-endian words."""
+    if len(data) % 4:
+        data = data + bytes(4 - len(data) % 4)
+    total = seed + sum(struct.unpack(f"<{len(data) // 4}I", data))
+    if total == 0:
+        return 0
+    return (total - 1) % M32 + 1
+
+
+def _csum_add(x: int, y: int) -> int:
+    r = (x + y) & M32
+    return (r + (r < y)) & M32
+
+
+def csum_diff(env, a, caller) -> int:
+    """bpf_csum_diff (Linux >= 6.13): the 16-bit folded sum, the same on every architecture."""
+    from_size, to_size, seed = a[1] & M32, a[3] & M32, a[4] & M32
+    frm = env.mem.read(a[0], from_size) if from_size else b""
+    to = env.mem.read(a[2], to_size) if to_size else b""
+    if from_size and to_size:
+        ret = _csum_add(_csum_partial(to, seed), ~_csum_partial(frm, 0) & M32)
+    elif to_size:
+        ret = _csum_partial(to, seed)
+    elif from_size:
+        ret = ~_csum_partial(frm, ~seed & M32) & M32
+    else:
+        ret = seed
+    ret = (ret + (((ret >> 16) | (ret << 16)) & M32)) & M32     # csum_from32to16
+    return ret >> 16
+
+
+def fib_lookup(env, a, caller) -> int:
+    plen = s32(a[2])
+    if plen < PARAMS_SIZE:
+        return -EINVAL
+    p = bytearray(env.mem.read(a[1], PARAMS_SIZE))
+    rc = env.fib.lookup(p, plen, a[3] & M32)
+    env.mem.write(a[1], bytes(p))
+    return rc
+
+
+# ---------------------------------------------------------------- redirect, tail calls
+
+def redirect(env, a, caller) -> int:
+    if a[1]:
+        return XDP_ABORTED
+    env.redirect_index = a[0] & M32
+    env.redirect_map = None
+    env.redirect_set = True
+    return XDP_REDIRECT
+
+
+def redirect_map(env, a, caller) -> int:
+    m = env.maps.by_handle(a[0])
+    flags = a[2]
+    if isinstance(m, M.CpuMap) or isinstance(m, M.XskMap):
+        flag_mask = 0
+    elif isinstance(m, M.DevMap):
+        flag_mask = BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS
+    else:
+        raise Fault(f"bpf_redirect_map on {m.type_name} map {m.name!r} is rejected by the verifier")
+    if flags & ~(3 | flag_mask):
+        return XDP_ABORTED
+    key = a[1] & M32
+    found = not isinstance(m, M.XskMap) and m.target(key) is not None
+    env.redirect_set = True
+    if not found and not flags & BPF_F_BROADCAST:
+        env.redirect_map = None           # map_id = INT_MAX: an ifindex redirect to tgt_index
+        return flags & 3
+    env.redirect_index = key
+    env.redirect_map = m
+    return XDP_REDIRECT
+
+
+def tail_call(env, a, caller) -> int:
+    m = env.maps.by_handle(a[1])
+    if not isinstance(m, M.ProgArray):
+        raise Fault(f"bpf_tail_call on {m.type_name} map {m.name!r} is rejected by the verifier")
+    index = a[2] & M32
+    if index >= m.d.max_entries or env.tail_calls >= MAX_TAIL_CALL_CNT:
+        return 0
+    env.tail_calls += 1
+    prog = m.get(index)
+    if prog is None:
+        return 0
+    env.enter(prog)
+    raise TailCall(prog)
+
+
+def loop(env, a, caller) -> int:
+    nr, fn, cb_ctx, flags = a[0] & M32, a[1], a[2], a[3]
+    if flags:
+        return -EINVAL
+    if nr > BPF_MAX_LOOPS:
+        return -E2BIG
+    for i in range(nr):
+        if caller.call(fn, (i, cb_ctx, 0, 0, 0)) & M64:
+            return i + 1
+    return nr
+
+
+# ---------------------------------------------------------------- outputs
+
+def perf_event_output(env, a, caller) -> int:
+    m = env.maps.by_handle(a[1])
+    if not isinstance(m, M.PerfEventArray):
+        raise Fault(f"bpf_perf_event_output on {m.type_name} map {m.name!r} is rejected by the verifier")
+    flags, size = a[2], a[4] & M64
+    ctx_len = (flags & BPF_F_CTXLEN_MASK) >> 32
+    if flags & ~(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK):
+        return -EINVAL
+    if ctx_len > env.pkt.buff_len():
+        return -EFAULT
+    index = flags & BPF_F_INDEX_MASK
+    if index == BPF_F_CURRENT_CPU:
+        index = env.cpu
+    if index >= m.d.max_entries:
+        return -E2BIG
+    data = env.mem.read(a[3], size) + env.pkt.data_bytes()[:ctx_len]
+    m.records.append((index, data))
+    env.event({"type": "perf_event_output", "map": m.name, "cpu": index, "data": data.hex()})
+    return 0
+
+
+def _ringbuf(env, addr: int, what: str) -> M.RingBuf:
+    m = env.maps.by_handle(addr)
+    if not isinstance(m, M.RingBuf):
+        raise Fault(f"bpf_{what} on {m.type_name} map {m.name!r} is rejected by the verifier")
+    return m
+
+
+def ringbuf_output(env, a, caller) -> int:
+    m = _ringbuf(env, a[0], "ringbuf_output")
+    size, flags = a[2] & M64, a[3]
+    if flags & ~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP):
+        return -EINVAL
+    addr = m.reserve(size)
+    if not addr:
+        return -EAGAIN
+    data = env.mem.read(a[1], size)
+    env.mem.write(addr, data)
+    m.finish(addr, False)
+    env.event({"type": "ringbuf", "map": m.name, "data": data.hex()})
+    return 0
+
+
+def ringbuf_reserve(env, a, caller) -> int:
+    m = _ringbuf(env, a[0], "ringbuf_reserve")
+    if a[2]:
+        return 0
+    return m.reserve(a[1] & M64)
+
+
+def _ringbuf_finish(env, a, discard: bool) -> int:
+    addr = a[0]
+    for m in env.maps.maps:
+        if isinstance(m, M.RingBuf) and m.base <= addr < m.base + m.size:
+            if a[1] & ~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP):
+                return 0                   # the kernel ignores bad flags here (void helper)
+            m.finish(addr, discard)
+            if not discard:
+                n = m.records[addr - m.HDR - m.base]["len"]
+                env.event({"type": "ringbuf", "map": m.name, "data": env.mem.read(addr, n).hex()})
+            return 0
+    raise Fault("bpf_ringbuf_submit/discard of a pointer ringbuf_reserve did not return", addr)
+
+
+def ringbuf_submit(env, a, caller) -> int:
+    return _ringbuf_finish(env, a, False)
+
+
+def ringbuf_discard(env, a, caller) -> int:
+    return _ringbuf_finish(env, a, True)
+
+
+# ---------------------------------------------------------------- trace_printk
+
+_CONV = re.compile(r"%([-+ 0]*)([1-9][0-9]*)?(p[A-Za-z0-9]*|s|c|ll[diuxX]|l[diuxX]|[diuxX]|%)")
+
+
+def _cstring(env, addr: int, limit: int) -> bytes:
+    out = bytearray()
+    try:
+        while len(out) < limit:
+            b = env.mem.read(addr + len(out), 1)
+            if b == b"\0":
+                break
+            out += b
+    except Fault:
+        return b""
+    return bytes(out)
+
+
+def format_printk(env, fmt: str, args: list[int]) -> str | int:
+    """bpf_bprintf_prepare + bstr_printf for the conversions BPF allows; -EINVAL otherwise."""
+    out, pos, used = [], 0, 0
+    for mt in _CONV.finditer(fmt):
+        out.append(fmt[pos:mt.start()])
+        pos = mt.end()
+        flags, width, conv = mt.group(1), mt.group(2) or "", mt.group(3)
+        if conv == "%":
+            out.append("%")
+            continue
+        if used >= 3:
+            return -EINVAL
+        v = args[used] & M64
+        used += 1
+        spec = "%" + flags + width
+        if conv[0] == "p":
+            if conv in ("pI4", "pi4"):
+                raw = env.mem.read(v, 4)
+                text = ".".join(f"{b:03d}" if conv == "pi4" else str(b) for b in raw)
+            elif conv in ("pI6", "pi6", "pI6c"):
+                raw = env.mem.read(v, 16)
+                if conv == "pI6c":
+                    text = str(ipaddress.IPv6Address(raw))
+                else:
+                    text = (":" if conv == "pI6" else "").join(raw[i:i + 2].hex() for i in range(0, 16, 2))
+            elif conv in ("p", "px", "pK"):
+                text = f"{v:016x}" if conv == "px" else ("0000000000000000" if conv == "pK" else f"0x{v:x}")
+            else:
+                return -EINVAL
+            out.append((spec + "s") % text)
+        elif conv == "s":
+            out.append((spec + "s") % _cstring(env, v, MAX_BPRINTF_BUF).decode("latin-1"))
+        elif conv == "c":
+            out.append((spec + "c") % chr(v & 0xFF))
+        else:
+            c = conv[-1]
+            bits = 32 if len(conv) == 1 else 64
+            x = v & ((1 << bits) - 1)
+            if c in "di" and x >> (bits - 1):
+                x -= 1 << bits
+            out.append((spec + ("d" if c in "diu" else c)) % x)
+    if "%" in fmt[pos:]:
+        return -EINVAL
+    out.append(fmt[pos:])
+    text = "".join(out)
+    return text[:MAX_BPRINTF_BUF - 1]
+
+
+def trace_printk(env, a, caller) -> int:
+    size = a[1] & M32
+    raw = env.mem.read(a[0], size) if size else b""
+    nul = raw.find(b"\0")
+    if nul < 0:
+        return -EINVAL
+    fmt = raw[:nul]
+    if any(b > 127 or (b < 32 and chr(b) not in " \t\n\r\v\f") for b in fmt):
+        return -EINVAL
+    text = format_printk(env, fmt.decode("ascii"), [a[2], a[3], a[4]])
+    if isinstance(text, int):
+        return text
+    env.event({"type": "trace_printk", "text": text})
+    return len(text.encode("latin-1"))
+
+
+# ---------------------------------------------------------------- the table
+
+HELPERS: dict[int, Callable] = {
+    1: map_lookup_elem, 2: map_update_elem, 3: map_delete_elem, 5: ktime_get_ns, 6: trace_printk,
+    7: get_prandom_u32, 8: get_smp_processor_id, 12: tail_call, 23: redirect, 25: perf_event_output,
+    28: csum_diff, 42: get_numa_node_id, 44: xdp_adjust_head, 51: redirect_map, 54: xdp_adjust_meta,
+    65: xdp_adjust_tail, 69: fib_lookup, 125: ktime_get_ns, 130: ringbuf_output, 131: ringbuf_reserve,
+    132: ringbuf_submit, 133: ringbuf_discard, 160: ktime_get_ns, 181: loop, 188: xdp_get_buff_len,
+    189: xdp_load_bytes, 190: xdp_store_bytes, 195: map_lookup_percpu_elem, 208: ktime_get_ns,
+}
+
+
+def check_helpers(program: Program, programs: dict | None = None) -> None:
+    """Load-time check: every helper call names a helper the runtime implements.
+
+    Raises InputError naming the program, the instruction (slot, as llvm-objdump counts)
+    and the helper."""
+    for prog in [program] + [p for p in (programs or {}).values() if p is not program]:
+        slots = prog.slots()
+        for ins, slot in zip(prog.insns, slots):
+            if ins.opcode == 0x85 and ins.src == 0 and ins.imm not in HELPERS:
+                raise InputError(f"{prog.path or prog.name}: {prog.name}: instruction {slot}",
+                                 f"call to {helper_name(ins.imm)} (helper {ins.imm}), which the "
+                                 "XDP runtime does not provide")

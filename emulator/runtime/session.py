@@ -1,0 +1,236 @@
+"""Running packets through an XDP program: the XdpEnv every executor runs on, and Session.
+
+A Session holds what persists between packets (maps, the random generator, captured
+events) and, per packet, builds the packet buffer and xdp_md context, runs the executor
+with r1 = layout.CTX_BASE, and turns the end state into a PacketResult.
+"""
+from __future__ import annotations
+
+import random
+from typing import Optional
+
+from emulator import layout
+from emulator.env import Env, RunResult
+from emulator.memory import Fault, Memory
+from emulator.runtime import helpers as H
+from emulator.runtime.fib import Fib
+from emulator.runtime.maps import DevMap, MapSet
+from emulator.runtime.pcapio import apply_ctx
+from emulator.runtime.results import PacketInput, PacketResult, action_name  # noqa: F401 (re-exported)
+from emulator.runtime.xdp import FrameRefused, PacketBuffer, RxInfo, XdpContext, check_frame
+from hxdpc.errors import InputError
+from isa.program import Program
+
+M64 = 0xFFFFFFFFFFFFFFFF
+
+
+class XdpEnv(Env):
+    """Memory (context, packet, map values), the helper table and lddw map references."""
+
+    def __init__(self, maps: MapSet, programs: dict[str, Program], *, fib: Optional[Fib] = None,
+                 seed: int = 0, cpu: int = 0):
+        super().__init__(Memory())
+        self.maps = maps
+        self.programs = programs
+        self.fib = fib if fib is not None else Fib()
+        self.rng = random.Random(seed)
+        self.cpu = cpu
+        self.clock_ns = 0
+        self.events: list[dict] = []
+        self.pkt: Optional[PacketBuffer] = None
+        self.program: Optional[Program] = None
+        self._index_map: dict[int, list[int]] = {}   # id(program) -> its map index -> ours
+        self.packet_index = -1
+        for m in maps.maps:
+            for r in m.regions():
+                self.mem.add(r)
+        self.reset_packet_state()
+
+    # -- per packet ----------------------------------------------------------------------
+    def reset_packet_state(self) -> None:
+        self.redirect_set = False
+        self.redirect_index = 0
+        self.redirect_map: Optional[DevMap] = None
+        self.tail_calls = 0
+
+    def enter(self, program: Program) -> None:
+        """The program now running (entry, or a tail call's target)."""
+        self.program = program
+        if id(program) not in self._index_map:
+            names = {m.name: i for i, m in enumerate(self.maps.maps)}
+            self._index_map[id(program)] = [names.get(d.name, -1) for d in program.maps]
+
+    def now_ns(self) -> int:
+        return self.clock_ns & M64
+
+    def event(self, e: dict) -> None:
+        self.events.append({"pkt": self.packet_index, **e})
+
+    # -- Env -----------------------------------------------------------------------------
+    def has_helper(self, num: int) -> bool:
+        return num in H.HELPERS
+
+    def helper(self, num: int, args, caller) -> int:
+        fn = H.HELPERS.get(num)
+        if fn is None:
+            raise Fault(f"unknown helper {H.helper_name(num)} ({num})")
+        if self.pkt is None:
+            raise Fault(f"{H.helper_name(num)} called outside a packet run")
+        return int(fn(self, tuple(a & M64 for a in args), caller)) & M64
+
+    def _our_index(self, imm: int) -> int:
+        table = self._index_map.get(id(self.program)) if self.program is not None else None
+        if table is None:
+            i = imm
+        else:
+            i = table[imm] if 0 <= imm < len(table) else -1
+        if not 0 <= i < len(self.maps.maps):
+            raise Fault(f"lddw refers to map {imm}, which the program does not define")
+        return i
+
+    def lddw_value(self, src: int, imm: int) -> int:
+        if src == 5:
+            return self.maps.maps[self._our_index(imm & 0xFFFFFFFF)].handle
+        if src == 6:
+            m = self.maps.maps[self._our_index(imm & 0xFFFFFFFF)]
+            off = (imm >> 32) & 0xFFFFFFFF
+            if m.region is None or off >= m.d.value_size:
+                raise Fault(f"lddw: offset {off} is outside the value of map {m.name!r}")
+            return m.base + off
+        if src in (1, 2):
+            raise Fault(f"lddw with source {src} refers to a map by file descriptor, and this "
+                        "input (objdump text) carries no map definitions; use the ELF object")
+        raise Fault(f"lddw with source {src} is not a map reference")
+
+
+def make_executor(kind, program: Program):
+    """'interp', 'fast', 'sephirot' or any object with run(env, r1) -> RunResult."""
+    if not isinstance(kind, str):
+        return kind
+    if kind == "interp":
+        from emulator.interpreter import Interpreter
+        return Interpreter(program)
+    if kind == "fast":
+        from emulator import fastpath
+        if hasattr(fastpath, "FastPath"):
+            return fastpath.FastPath(program)
+        return fastpath.make_executor(program)
+    if kind == "sephirot":
+        from emulator import sephirot
+        return sephirot.make_executor(program)
+    raise InputError("--target", f"unknown target {kind!r} (interp, fast, sephirot)")
+
+
+def _program_maps(program: Program, programs: dict[str, Program]) -> list:
+    """The object's maps in order: the entry program's, then any others' by name."""
+    defs = list(program.maps)
+    seen = {d.name for d in defs}
+    for p in programs.values():
+        for d in p.maps:
+            if d.name not in seen:
+                defs.append(d)
+                seen.add(d.name)
+    return defs
+
+
+class Session:
+    """Packets through one program, in order, maps persisting between packets."""
+
+    def __init__(self, program: Program, *, executor="interp", maps: Optional[dict] = None,
+                 clock_ns: Optional[int] = None, seed: int = 0, fib: Optional[Fib] = None,
+                 ctx: Optional[dict] = None, cpus: int = 1, programs: Optional[dict] = None,
+                 maps_source: str = "MAPS.json", budget: Optional[int] = None):
+        self.program = program
+        self.programs = dict(programs or {})
+        self.programs.setdefault(program.name, program)
+        H.check_helpers(program, self.programs)
+        self.mapset = MapSet.build(_program_maps(program, self.programs), cpus)
+        if maps:
+            self.mapset.preload(maps, maps_source, self.programs)
+        self.env = XdpEnv(self.mapset, self.programs, fib=fib, seed=seed)
+        self.ctx = ctx or {}
+        self.clock_start = clock_ns
+        self._first_ts: Optional[int] = None
+        self.budget = budget
+        self.executor = make_executor(executor, program)
+        self.lru_first_eviction: dict[str, int] = {}     # map name -> packet index
+        self._lru = [m for m in self.mapset.maps if getattr(m, "lru", False)]
+        self._buf: Optional[PacketBuffer] = None
+        self._rx = RxInfo()
+        self._ctx: Optional[XdpContext] = None
+
+    def close(self) -> None:
+        """Unmap the packet and context regions (the session can still dump its maps)."""
+        if self._buf is not None:
+            self._buf.close()
+            self.env.mem.remove(self._ctx.region)
+            self._buf = self._ctx = None
+
+    def _clock(self, pkt: PacketInput) -> int:
+        if self.clock_start is None:
+            return pkt.ts_ns
+        if self._first_ts is None:
+            self._first_ts = pkt.ts_ns
+        return self.clock_start + (pkt.ts_ns - self._first_ts)
+
+    def run(self, pkt: PacketInput) -> PacketResult:
+        env = self.env
+        pkt = apply_ctx(pkt, self.ctx)
+        env.packet_index = pkt.index
+        env.clock_ns = self._clock(pkt)
+        env.reset_packet_state()
+        try:
+            check_frame(len(pkt.data))
+        except FrameRefused as e:
+            return PacketResult(pkt.index, 0, bytes(pkt.data), error=e.reason, ran=False)
+        rx = self._rx
+        rx.ingress_ifindex, rx.rx_queue_index = pkt.ingress_ifindex, pkt.rx_queue_index
+        buf = self._buf
+        if buf is None:
+            buf = self._buf = PacketBuffer(env.mem, pkt.data, pkt.ingress_ifindex == 1)
+            self._ctx = XdpContext(buf, rx)
+            env.mem.add(self._ctx.region)
+        else:
+            buf.reset(pkt.data, pkt.ingress_ifindex == 1)
+        env.pkt = buf
+        env.enter(self.program)
+        evictions = [m.evictions for m in self._lru]
+        try:
+            if self.budget is not None:
+                rr: RunResult = self.executor.run(env, layout.CTX_BASE, self.budget)
+            else:
+                rr = self.executor.run(env, layout.CTX_BASE)
+        finally:
+            env.pkt = None
+        for m, before in zip(self._lru, evictions):
+            if m.evictions != before:
+                self.lru_first_eviction.setdefault(m.name, pkt.index)
+        action = 0 if rr.error else rr.r0 & 0xFFFFFFFF
+        redirect = None
+        if action == H.XDP_REDIRECT and env.redirect_set:
+            if env.redirect_map is not None:
+                redirect = {"map": env.redirect_map.name, "key": env.redirect_index}
+            else:
+                redirect = {"ifindex": env.redirect_index}
+        extra = rr.extra
+        extra.setdefault("steps", rr.steps)
+        return PacketResult(pkt.index, action, buf.data_bytes(), buf.meta_bytes(), redirect,
+                            rr.error, extra)
+
+    def redirect_ifindex(self, redirect: Optional[dict]) -> Optional[int]:
+        """The device a redirect goes to (devmap entries resolved), None if not a device."""
+        if not redirect:
+            return None
+        if "ifindex" in redirect:
+            return redirect["ifindex"]
+        m = self.mapset.by_name(redirect["map"])
+        if isinstance(m, DevMap) and type(m) is DevMap:
+            return m.ifindex(redirect["key"])
+        return None
+
+    def dump_maps(self) -> dict:
+        return self.mapset.dump()
+
+    @property
+    def events(self) -> list[dict]:
+        return self.env.events

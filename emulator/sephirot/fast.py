@@ -1,0 +1,370 @@
+"""Sephirot's fast engine: each block of rows becomes one generated Python function.
+
+Same results as the row-by-row engine (core.run_core): action, memory, errors AND every
+cycle figure (tests/test_sephirot_fast.py checks both agree).  How:
+- a block is a run of rows entered only at its first row; it ends at a row with a branch
+  or exit, or before a row some branch targets;
+- everything the core decides from the image alone is decided here at generation time:
+  forwarding violations between rows of a block, malformed rows, data-bus groups, which
+  operands can stall (only a helper's r0 can be late for an ALU operand; any register can
+  be late by one cycle for a load address), the per-lane counters;
+- the dynamic rules (stalls on register readiness, frames not yet received, helper
+  latency, the exit's cycle) call the same functions as the core (core.do_call,
+  core.exit_cycle, RunState.frame_need) or replicate their one-line arithmetic in the same
+  order, so stall attributions match;
+- ALU and branch expressions are those of the interpreter's fast path
+  (emulator.fastpath.alu_expr / cond_expr); the rarer operations call isa.opcodes.
+A block that could cross the row budget runs on the core engine instead (exact budget).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from emulator.env import ProgramExit
+from emulator.fastpath import alu_expr, cond_expr
+from emulator.memory import Fault
+from emulator.sephirot.core import (End, Stop, bounds_fail, do_call, exit_cycle, run_core)
+from emulator.sephirot.decode import LOADS, Decoded, RowInfo
+from emulator.sephirot.timing import PACKET_HELPERS, Timing
+from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, alu, atomic, endian, jump_taken, movsx,
+                         neg, sext)
+
+S64 = 1 << 63
+S32 = 1 << 31
+_BRANCH_END = (Kind.JA, Kind.JCOND, Kind.EXIT, Kind.PEXIT)
+
+_GLOBALS = {
+    "M64": M64, "M32": M32, "S64": S64, "S32": S32, "End": End, "Stop": Stop, "Fault": Fault,
+    "ProgramExit": ProgramExit, "atomic": atomic, "endian": endian, "movsx": movsx, "neg": neg,
+    "sext": sext, "jump_taken": jump_taken, "do_call": do_call, "exit_cycle": exit_cycle,
+    "bounds_fail": bounds_fail, "alu": alu,
+}
+
+
+def _ends_block(info: RowInfo) -> bool:
+    return any(op.spec.kind in _BRANCH_END for op in info.control) or bool(info.error or info.violation)
+
+
+def _targets(decoded: Decoded) -> set:
+    out = {0}
+    for info in decoded.rows:
+        for op in info.control:
+            k = op.spec.kind
+            if k == Kind.JCOND:
+                out.add(info.index + 1 + op.insn.off)
+                out.add(info.index + 1)
+            elif k == Kind.JA:
+                out.add(info.index + 1 + (op.insn.imm if op.spec.is_jmp32 else op.insn.off))
+    return out
+
+
+class _Gen:
+    def __init__(self, decoded: Decoded, timing: Timing):
+        self.d = decoded
+        self.tm = timing
+        self.lines: list[str] = []
+        self.consts: dict = {}
+
+    def const(self, v) -> str:
+        name = f"K{len(self.consts)}"
+        self.consts[name] = v
+        return name
+
+    def emit(self, ind: int, s: str) -> None:
+        self.lines.append("    " * ind + s)
+
+    # -- operands
+    @staticmethod
+    def reg(r: int) -> str:
+        return f"R[{r}]"
+
+    def operand(self, op, width: int):
+        """(expression, constant or None) of the second operand, truncated to width."""
+        ins, spec = op.insn, op.spec
+        if spec.reg_src:
+            return self.reg(ins.src), None
+        c = ins.imm & (M64 if width == 64 else M32)
+        return hex(c), c
+
+    # -- one row
+    def row(self, info: RowInfo, n: int, ind: int) -> None:
+        e = self.emit
+        tm = self.tm
+        e(ind, f"# row {info.index}")
+        e(ind, f"n = {n}")
+        # stalls, in the core's order: load address, operands/helper, frames, data bus
+        loads = [op for op in info.data if op.spec.kind in LOADS or op.spec.kind == Kind.ATOMIC]
+        if tm.load_address_stall and loads:
+            e(ind, "need = t")
+            for op in loads:
+                e(ind, f"x = rdy[{op.addr_reg}] - 1")
+                e(ind, "if x > need: need = x")
+            e(ind, "if need > t:")
+            e(ind + 1, "stall('load_address', need - t); t = need")
+        reads_r0 = any(0 in op.reads for op in info.data) or any(
+            0 in op.reads for op in info.control if op.spec.kind != Kind.EXIT)
+        calls = [op for op in info.control if op.spec.kind in (Kind.CALL, Kind.CALLX)]
+        if reads_r0 or calls:
+            e(ind, "need = t")
+            if reads_r0:
+                e(ind, "x = rdy[0] - 2")
+                e(ind, "if x > need: need = x")
+            if calls:
+                e(ind, "x = st.helper_free - 2")
+                e(ind, "if x > need: need = x")
+            e(ind, "if need > t:")
+            e(ind + 1, "stall('helper', need - t); t = need")
+        pkt_helpers = [op for op in calls if op.spec.kind == Kind.CALL and op.insn.imm in PACKET_HELPERS]
+        addr = {}
+        for k, op in enumerate(info.data):
+            if op.addr_reg is not None:
+                addr[op.lane] = f"a{k}"
+                e(ind, f"a{k} = ({self.reg(op.addr_reg)} + {op.insn.off}) & M64")
+        if loads or pkt_helpers:
+            e(ind, "if e0 > d0:")
+            e(ind + 1, "need = t")
+            for op in loads:
+                a = addr[op.lane]
+                e(ind + 1, f"if d0 <= {a} < e0:")
+                e(ind + 2, f"x = st.frame_need({a}, {op.spec.size})")
+                e(ind + 2, "if x > need: need = x")
+            if pkt_helpers:
+                e(ind + 1, "x = st.whole_packet()")
+                e(ind + 1, "if x > need: need = x")
+            e(ind + 1, "if need > t:")
+            e(ind + 2, "stall('frame', need - t); t = need")
+        groups = -(-info.mem_ops // tm.data_bus_ports) if info.mem_ops else 1
+        if groups > 1:
+            e(ind, f"stall('data_bus', {groups - 1}); t += {groups - 1}")
+        if info.bounds:
+            e(ind, f"act = bounds_fail(st, ROWS[{info.index}])")
+            e(ind, "if act is not None:")
+            e(ind + 1, "raise End(act, t)")
+        e(ind, f"st.last_row = {info.index}")
+        # datapath: values first (registers and memory as at row start), then stores, writes
+        writes = []
+        stores = []
+        for k, op in enumerate(info.data):
+            ins, spec = op.insn, op.spec
+            kd = spec.kind
+            v = f"v{k}"
+            if kd in (Kind.ALU, Kind.MOV):
+                b, bc = self.operand(op, spec.width)
+                if spec.op in ("sdiv", "smod"):
+                    expr = f"alu({spec.op!r}, {self.reg(ins.dst)}, {b}, {spec.width})"
+                else:
+                    expr = alu_expr(spec.op, spec.width, self.reg(ins.dst), b, bc)
+                e(ind, f"{v} = {expr}")
+                writes.append((ins.dst, v))
+            elif kd == Kind.ALU3:
+                if spec.opcode & 0x08:
+                    b, bc = self.reg(ins.imm), None
+                else:
+                    bc = ins.imm & (M64 if spec.width == 64 else M32)
+                    b = hex(bc)
+                if spec.op in ("sdiv", "smod"):
+                    expr = f"alu({spec.op!r}, {self.reg(ins.src)}, {b}, {spec.width})"
+                else:
+                    expr = alu_expr(spec.op, spec.width, self.reg(ins.src), b, bc)
+                e(ind, f"{v} = {expr}")
+                writes.append((ins.dst, v))
+            elif kd in (Kind.LDX, Kind.LDX48):
+                e(ind, f"{v} = load({addr[op.lane]}, {spec.size})")
+                writes.append((ins.dst, v))
+            elif kd == Kind.LDXSX:
+                e(ind, f"{v} = sext(load({addr[op.lane]}, {spec.size}), {spec.size * 8}) & M64")
+                writes.append((ins.dst, v))
+            elif kd == Kind.ST:
+                stores.append((addr[op.lane], spec.size, hex(ins.imm & M64)))
+            elif kd in (Kind.STX, Kind.STX48):
+                e(ind, f"{v} = {self.reg(ins.src)}")
+                stores.append((addr[op.lane], spec.size, v))
+            elif kd == Kind.LDDW:
+                if ins.src == LDDW_IMM64:
+                    e(ind, f"{v} = {hex(op.imm64 & M64)}")
+                elif ins.src == LDDW_FUNC:
+                    e(ind, "raise Fault('lddw of a function address (bpf_loop callback) is not "
+                           "supported by Sephirot')")
+                else:
+                    e(ind, f"{v} = env.lddw_value({ins.src}, {op.imm64}) & M64")
+                writes.append((ins.dst, v))
+            elif kd == Kind.NEG:
+                e(ind, f"{v} = neg({self.reg(ins.dst)}, {spec.width})")
+                writes.append((ins.dst, v))
+            elif kd == Kind.MOVSX:
+                e(ind, f"{v} = movsx({self.reg(ins.src)}, {spec.variant}, {spec.width})")
+                writes.append((ins.dst, v))
+            elif kd == Kind.END:
+                e(ind, f"{v} = endian({spec.op!r}, {self.reg(ins.dst)}, {spec.width})")
+                writes.append((ins.dst, v))
+            elif kd == Kind.ATOMIC:
+                a = addr[op.lane]
+                e(ind, f"{v}n, {v}s, {v}r = atomic({spec.op!r}, load({a}, {spec.size}), "
+                       f"{self.reg(ins.src)}, R[0], {spec.width})")
+                stores.append((a, spec.size, f"{v}n"))
+                if spec.op == "cmpxchg":
+                    writes.append((0, f"{v}r"))
+                elif spec.op == "xchg" or spec.op.startswith("fetch_"):
+                    writes.append((ins.src, f"{v}s"))
+            else:
+                e(ind, f"raise Fault('unexpected {spec.key} in a datapath lane')")
+        for a, size, v in stores:
+            e(ind, f"store({a}, {size}, {v})")
+        for reg, v in writes:
+            e(ind, f"R[{reg}] = {v}; rdy[{reg}] = t + 3")
+        if stores:
+            e(ind, "if t + 4 > st.last_commit: st.last_commit = t + 4")
+        # control lanes in priority order
+        pen = tm.branch_taken_penalty
+        for op in info.control:
+            ins, spec = op.insn, op.spec
+            kd = spec.kind
+            if kd == Kind.JCOND:
+                b, bc = self.operand(op, spec.width)
+                cond = cond_expr(spec.op, spec.width, self.reg(ins.dst), b, bc)
+                e(ind, f"if {cond}:")
+                if pen:
+                    e(ind + 1, f"stall('branch', {pen})")
+                e(ind + 1, f"st.t = t + {1 + pen}")
+                e(ind + 1, f"return {info.index + 1 + ins.off}")
+            elif kd == Kind.JA:
+                if pen:
+                    e(ind, f"stall('branch', {pen})")
+                e(ind, f"st.t = t + {1 + pen}")
+                e(ind, f"return {info.index + 1 + (ins.imm if spec.is_jmp32 else ins.off)}")
+                return
+            elif kd in (Kind.CALL, Kind.CALLX):
+                num = str(ins.imm) if kd == Kind.CALL else self.reg(ins.dst)
+                e(ind, "st.t = t")
+                e(ind, f"R[0] = do_call(st, DEC, {num}, t)")
+            elif kd == Kind.EXIT:
+                e(ind, "raise End(R[0], exit_cycle(st, t, True))")
+                return
+            elif kd == Kind.PEXIT:
+                e(ind, f"raise End({hex(ins.imm & M64)}, exit_cycle(st, t, False))")
+                return
+            elif kd == Kind.BOUNDS:
+                continue
+            else:
+                e(ind, f"raise Fault({(spec.key + ' is not supported by Sephirot (BPF-to-BPF and kfunc calls must be inlined by the compiler)')!r})")
+                return
+        e(ind, "t += 1")
+
+    def block(self, rows: list[RowInfo]) -> str:
+        """Source of the function of one block (rows in order)."""
+        first = rows[0].index
+        self.lines = []
+        e = self.emit
+        e(0, f"def block_{first}(st, R, rdy, load, store, env, stall):")
+        e(1, "t = st.t; n = 0; d0 = st.d0; e0 = st.e0")
+        e(1, "try:")
+        for k, info in enumerate(rows):
+            if k > 0:
+                v = self.d.edge_violation(rows[k - 1].index, info.index)
+                if v:
+                    e(2, f"raise Stop({('schedule violation: ' + v)!r}, True)")
+                    break
+            if info.error:
+                e(2, f"raise Stop({(info.error + f' at row {info.index}')!r})")
+                break
+            if info.violation:
+                e(2, f"raise Stop({('schedule violation: ' + info.violation)!r}, True)")
+                break
+            self.row(info, k + 1, 2)
+        else:
+            e(2, "st.t = t")
+            e(2, f"return {rows[-1].index + 1}")
+        e(1, "except Fault as f:")
+        e(2, f"raise Stop(f'{{f}} at row {{{first} + n - 1}}') from None")
+        e(1, "finally:")
+        e(2, "if n: ACC(st, n)")
+        return "\n".join(self.lines)
+
+
+def _accumulator(rows: list[RowInfo], lanes: int) -> Callable:
+    """Adds the counters of the first n rows of a block to the run state."""
+    cum_slots = [0]
+    cum_lanes = [[0] * lanes]
+    for info in rows:
+        cum_slots.append(cum_slots[-1] + info.slots)
+        nl = list(cum_lanes[-1])
+        for lane in info.lanes_used:
+            nl[lane] += 1
+        cum_lanes.append(nl)
+
+    def acc(st, n: int) -> None:
+        st.rows += n
+        st.slots += cum_slots[n]
+        ls = st.lane_slots
+        for i, c in enumerate(cum_lanes[n]):
+            if c:
+                ls[i] += c
+    return acc
+
+
+class FastProgram:
+    """The generated blocks of one decoded image and their dispatcher."""
+
+    def __init__(self, decoded: Decoded, timing: Timing):
+        self.decoded = decoded
+        self.timing = timing
+        self.blocks: dict[int, tuple] = {}
+        self.sources: dict[int, str] = {}
+        leaders = _targets(decoded)
+        rows = decoded.rows
+        n = len(rows)
+        gen = _Gen(decoded, timing)
+        start = 0
+        starts = sorted(x for x in leaders if 0 <= x < n)
+        # every row that can be entered: leaders, and the row after each block end
+        pending = list(starts)
+        seen = set()
+        while pending:
+            start = pending.pop()
+            if start in seen or not 0 <= start < n:
+                continue
+            seen.add(start)
+            blk = [rows[start]]
+            i = start
+            while not _ends_block(rows[i]) and i + 1 < n and (i + 1) not in leaders:
+                i += 1
+                blk.append(rows[i])
+            if i + 1 < n:
+                pending.append(i + 1)
+            src = gen.block(blk)
+            ns = dict(_GLOBALS)
+            ns.update(gen.consts)
+            ns["ROWS"] = rows
+            ns["DEC"] = decoded
+            ns["ACC"] = _accumulator(blk, decoded.lanes)
+            exec(compile(src, f"<sephirot block {start}>", "exec"), ns)
+            self.blocks[start] = (ns[f"block_{start}"], len(blk))
+            self.sources[start] = src
+
+    def run(self, st, decoded: Decoded) -> None:
+        """Execute from row 0 until End/Stop (the same contract as core.run_core)."""
+        blocks = self.blocks
+        n = len(decoded.rows)
+        maxr = self.timing.max_rows
+        R = st.regs
+        rdy = st.rdy
+        mem = st.mem
+        load, store, env, stall = mem.load, mem.store, st.env, st.stall
+        edge = decoded.edge_violation
+        row = 0
+        while True:
+            if not 0 <= row < n:
+                raise Stop(f"execution left the image (row {row}, image has {n} rows)")
+            fn, size = blocks[row]
+            if st.rows + size > maxr:
+                return run_core(st, decoded, row)
+            if st.last_row >= 0:
+                v = edge(st.last_row, row)
+                if v:
+                    raise Stop(f"schedule violation: {v}", True)
+            row = fn(st, R, rdy, load, store, env, stall)
+            rdy = st.rdy
+
+
+def compile_fast(decoded: Decoded, timing: Timing) -> FastProgram:
+    return FastProgram(decoded, timing)

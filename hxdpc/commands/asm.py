@@ -1,0 +1,88 @@
+"""`hxdpc asm FILE.s -o OUT [--format rom|bin|coe|mem|mif|json]`: assemble.
+
+Instruction syntax (llvm-objdump's `r0 = 1` or the bpf_conformance suite's `mov %r0, 1`)
+becomes a BPF ELF object with the code in section `xdp` (isa.elfwrite); the row syntax
+(isa.rowtext) becomes an instruction-memory image (isa.imagefmt).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hxdpc.errors import InputError
+from isa.asm import AsmError, assemble_listing, assemble_program
+from isa.elfwrite import write_elf
+from isa.rowtext import is_row_text, parse_rows
+
+FORMATS = ["rom", "bin", "coe", "mem", "mif", "json"]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(str(path), f"cannot read: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _where(path: Path, e: AsmError) -> str:
+    return f"{path}:{e.line}" if e.line else str(path)
+
+
+def assemble_rows(path: Path, text: str, out: Path, fmt: str) -> str:
+    try:
+        image = parse_rows(text)
+    except AsmError as e:
+        raise InputError(_where(path, e), e.reason) from None
+    from isa import imagefmt
+    imagefmt.write_image(image, out, fmt)
+    return f"{out}: {image.used_rows} rows x {image.lanes} lanes ({fmt})"
+
+
+def assemble_object(path: Path, text: str, out: Path, section: str | None, name: str | None) -> str:
+    try:
+        lst = assemble_listing(text)
+        prog = assemble_program(text, name=name or path.stem)
+    except AsmError as e:
+        raise InputError(_where(path, e), e.reason) from None
+    if not prog.insns:
+        raise InputError(str(path), "no instructions")
+    if section:
+        prog.section = section
+    if name:
+        prog.functions[0].name = name
+    try:
+        write_elf(out, prog, lst.labels)
+    except ValueError as e:
+        raise InputError(str(path), str(e)) from None
+    except OSError as e:
+        raise InputError(str(out), f"cannot write: {e.strerror or e}") from None
+    return f"{out}: {prog.slot_count} instructions in section {prog.section}"
+
+
+@click.command("asm")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="output file (default ./STEM.o, or ./STEM.FORMAT for row syntax)")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="rom", show_default=True,
+              help="image format for row-syntax input")
+@click.option("--section", default=None, help="ELF section of the program (default: .section in the file, else xdp)")
+@click.option("--name", default=None, help="function symbol of the entry (default: a label at 0, else the file stem)")
+def command(file, output, fmt, section, name):
+    """Assemble FILE: instruction text into a BPF ELF object, row syntax into an image."""
+    text = _read(file)
+    from hxdpc.loader import kind_of
+    if kind_of(text.encode()) == "objdump" and text.count("Disassembly of section") > 1:
+        # several sections: the loader links them (symbols, -r relocations); one section
+        # is plain assembly (its symbols become labels)
+        from hxdpc import loader
+        prog = loader.load(file, section)
+        out = output or Path(f"{file.stem}.o")
+        write_elf(out, prog)
+        click.echo(f"{out}: {prog.slot_count} instructions in section {prog.section}")
+    elif is_row_text(text):
+        out = output or Path(f"{file.stem}.{fmt}")
+        click.echo(assemble_rows(file, text, out, fmt))
+    else:
+        out = output or Path(f"{file.stem}.o")
+        click.echo(assemble_object(file, text, out, section, name))

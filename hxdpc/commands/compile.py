@@ -1,0 +1,58 @@
+"""`hxdpc compile PROG`: compile an XDP program for Sephirot and write its image, the
+map configuration sidecar (OUT.mapcfg.json), and optionally a report and a schedule view."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hxdpc.compiler import CompileOptions, compile_program
+from hxdpc.errors import InputError
+from isa.imagefmt import FORMATS, write_image
+
+
+@click.command("compile")
+@click.argument("prog", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="image file (default ./STEM.FORMAT)")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="rom", show_default=True)
+@click.option("--lanes", type=int, default=4, show_default=True, help="VLIW lanes (1..8)")
+@click.option("--depth", type=int, default=256, show_default=True, help="rows of instruction memory")
+@click.option("--report", type=click.Path(dir_okay=False), help="write the compile report (JSON)")
+@click.option("-s", "--section", help="program by section or function name")
+@click.option("--no-bounds-removal", is_flag=True, help="keep packet bounds checks in software")
+@click.option("--no-zero-removal", is_flag=True, help="keep zero-initialisation")
+@click.option("--no-three-operand", is_flag=True, help="no three-operand ALU instructions")
+@click.option("--no-48bit", is_flag=True, help="no 6-byte loads/stores")
+@click.option("--no-param-exit", is_flag=True, help="no parametrised exit")
+@click.option("--no-code-motion", is_flag=True, help="schedule each basic block alone, no renaming")
+@click.option("--schedule-html", type=click.Path(dir_okay=False), help="write a picture of the schedule")
+@click.option("--schedule-text", is_flag=True, help="print the schedule as a table")
+def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no_zero_removal,
+            no_three_operand, no_48bit, no_param_exit, no_code_motion, schedule_html, schedule_text):
+    """Compile PROG (ELF, llvm-objdump text or .s) into a Sephirot instruction-memory image."""
+    from hxdpc.loader import load
+    program = load(prog, section)
+    opts = CompileOptions(lanes=lanes, depth=depth, bounds_removal=not no_bounds_removal,
+                          zero_removal=not no_zero_removal, three_operand=not no_three_operand,
+                          load48=not no_48bit, param_exit=not no_param_exit, code_motion=not no_code_motion)
+    if fmt == "rom" and (lanes != 4 or depth != 256):
+        raise InputError("--format rom", f"the rom format is 4 lanes x 256 rows; for --lanes {lanes} "
+                                         f"--depth {depth} use bin, coe, mem, mif or json")
+    res = compile_program(program, opts)
+    path = Path(out) if out else Path.cwd() / f"{Path(prog).name.split('.')[0]}.{fmt}"
+    try:
+        write_image(res.image, path, fmt)
+        if report:
+            Path(report).write_text(json.dumps(res.report, indent=1, sort_keys=True) + "\n")
+        if schedule_html:
+            from hxdpc.schedview import schedule_html as html
+            Path(schedule_html).write_text(html(res))
+    except OSError as e:
+        raise InputError(str(e.filename or path), e.strerror or str(e)) from None
+    if schedule_text:
+        from hxdpc.schedview import schedule_table
+        click.echo(schedule_table(res))
+    r = res.report
+    click.echo(f"{path}: {r['rows']} rows x {lanes} lanes, {r['insns_in']} instructions in, "
+               f"static IPC {r['static_ipc']}")

@@ -1,0 +1,43 @@
+"""`hxdpc conformance [DIR] [--target interp|fast|sephirot|all]`: run the bpf_conformance suite."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from emulator import conformance
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = Path("..") / "shared" / "reference" / "bpf_conformance" / "tests"
+
+
+def default_dir() -> Path:
+    """The suite beside the checkout (../shared/...), relative to the project root."""
+    return (ROOT / DEFAULT_DIR).resolve()
+
+
+@click.command("conformance")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--target", default="interp", show_default=True,
+              type=click.Choice(list(conformance.TARGETS) + ["all"]),
+              help="executor to run the tests on; with 'all' a test passes only if it passes on every one")
+def command(directory, target):
+    """Run the bpf_conformance `.data` tests in DIRECTORY (default: ../shared/reference/
+    bpf_conformance/tests beside the project).  Prints each failing test with its reason and
+    a last line `N passed, M failed`; exit status 1 when a test failed, 2 for a bad DIRECTORY."""
+    directory = directory if directory is not None else default_dir()
+    tests = conformance.load_dir(directory)
+    targets = conformance.select_targets(target)
+    passed = failed = 0
+    for t in tests:
+        out = conformance.run_test(t, targets)
+        if out.passed:
+            passed += 1
+            continue
+        failed += 1
+        for name, reason in out.failures.items():
+            click.echo(f"FAIL {t.name} [{name}]: {reason}")
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+

@@ -1,0 +1,99 @@
+"""`hxdpc disasm FILE`: ELF objects and llvm-objdump text in llvm-objdump's layout
+(LLVM 14's text, isa.disasm); instruction-memory images and row text in the row syntax
+(isa.rowtext) that `hxdpc asm` reads back; assembly text in llvm-objdump's layout."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hxdpc.errors import InputError
+from isa.asm import AsmError, assemble_listing
+from isa.disasm import disassemble_file, format_insn
+from isa.rowtext import format_rows, is_row_text, parse_rows
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise InputError(str(path), f"cannot read: {e.strerror or e}") from None
+
+
+def _sections(path: Path, section: str | None):
+    from hxdpc import loader
+    secs = loader.code_sections(path)
+    if section is not None:
+        secs = [s for s in secs if s.name == section]
+        if not secs:
+            raise InputError(str(path), f"no code section {section!r}")
+    return [(s.name, s.insns, getattr(s, "labels", None) or s.symbols) for s in secs]
+
+
+def _image(path: Path):
+    """The image in a file, or None when the content is not an image format."""
+    try:
+        from isa import imagefmt
+    except ImportError:
+        return None
+    try:
+        return imagefmt.read_image(path)
+    except InputError:
+        return None
+
+
+def _conf_listing(sections) -> str:
+    out = []
+    for name, insns, symbols in sections:
+        out.append(f"# section {name}")
+        at = {}
+        for sym, idx in symbols:
+            at.setdefault(idx, []).append(sym)
+        for n, i in enumerate(insns):
+            out += [f"{s}:" for s in at.get(n, [])]
+            out.append(format_insn(i, "conf"))
+    return "\n".join(out) + "\n"
+
+
+def render(path: Path, section: str | None = None, syntax: str = "llvm") -> str:
+    data = _read(path)
+    from hxdpc.loader import kind_of
+    kind = kind_of(data)
+    if kind in ("elf", "objdump"):
+        secs = _sections(path, section)
+        return disassemble_file(str(path), secs) if syntax == "llvm" else _conf_listing(secs)
+    text = data.decode("utf-8", "replace")
+    try:
+        if is_row_text(text):
+            return format_rows(parse_rows(text))
+        image = _image(path)
+        if image is not None:
+            return format_rows(image)
+        lst = assemble_listing(text)
+    except AsmError as e:
+        raise InputError(f"{path}:{e.line}" if e.line else str(path), e.reason) from None
+    if not lst.insns:
+        raise InputError(str(path), "not an ELF object, objdump text, image, row text or assembly")
+    labels = sorted(lst.labels.items(), key=lambda kv: kv[1]) or []
+    if not labels or labels[0][1] != 0:
+        labels = [(path.stem, 0)] + labels
+    secs = [(lst.section or "xdp", lst.insns, [(n, i) for n, i in labels if i < len(lst.insns)])]
+    return disassemble_file(str(path), secs) if syntax == "llvm" else _conf_listing(secs)
+
+
+@click.command("disasm")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-s", "--section", default=None, help="only this code section")
+@click.option("--syntax", type=click.Choice(["llvm", "conf"]), default="llvm", show_default=True,
+              help="instruction syntax for programs (images are always in row syntax)")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="write here instead of stdout")
+def command(file, section, syntax, output):
+    """Disassemble FILE (ELF object, llvm-objdump text, image, row text or assembly)."""
+    text = render(file, section, syntax)
+    if output:
+        try:
+            output.write_text(text)
+        except OSError as e:
+            raise InputError(str(output), f"cannot write: {e.strerror or e}") from None
+    else:
+        click.echo(text, nl=False)

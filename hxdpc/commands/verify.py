@@ -1,0 +1,246 @@
+"""`hxdpc verify`: the same program, maps and packets in the Linux kernel and on a target.
+
+The kernel (emulator.kernel, BPF_PROG_TEST_RUN pinned to CPU 0) is the reference; the target
+is any executor behind the runtime's Session.  Every packet is one item (action, bytes,
+metadata), every map one more (final contents); the last line counts them.  Where the packet
+context or the `--fib` world needs devices, the kernel side runs inside a private network
+namespace (emulator.netns).  docs/verify.md describes the rules.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from emulator import kernel as K
+from emulator.kernel_compare import (FAILED, PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
+                                     excuse, map_diffs, packet_diffs, program_helpers)
+from hxdpc.errors import InputError
+
+PROGRESS_MIN_PACKETS = 200
+
+
+def read_json(path: Optional[str], what: str) -> Optional[Any]:
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as e:
+        raise InputError(path, f"cannot read {what}: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(path, f"{what} is not valid JSON ({e})") from None
+
+
+def make_target(name: str):
+    """What the runtime's Session takes as `executor` for a --target name (tests swap it)."""
+    return name
+
+
+@dataclass
+class VerifyInputs:
+    prog: str
+    pcap: str
+    maps_path: Optional[str] = None
+    target: str = "interp"
+    section: Optional[str] = None
+    ctx_path: Optional[str] = None
+    clock: Optional[int] = None
+    seed: Optional[int] = None
+    fib_path: Optional[str] = None
+
+
+# -- the target side: emulator.runtime (its Session, its pcap reader) -----------------------
+def _runtime():
+    from emulator.runtime import pcapio, session
+    return pcapio, session
+
+
+def packet_context(p) -> tuple[int, int]:
+    return int(getattr(p, "ingress_ifindex", 1)), int(getattr(p, "rx_queue_index", 0))
+
+
+def target_side(r) -> Side:
+    return Side(r.action if r.error is None else None, bytes(r.data or b""),
+                bytes(getattr(r, "meta", None) or b""), r.error)
+
+
+def keys_of(dump: dict, names: list[str]) -> dict[str, set]:
+    return {n: {e["key"] for e in dump.get(n, [])} for n in names}
+
+
+# -- what cannot be reproduced ------------------------------------------------------------
+def devmap_ifindexes(maps_json: Optional[dict], types: dict[str, int]) -> set[int]:
+    out = set()
+    for name, entries in (maps_json or {}).items():
+        if types.get(name) in K.DEVMAP_TYPES and isinstance(entries, list):
+            for e in entries:
+                try:
+                    out.add(int.from_bytes(bytes.fromhex(e["value"])[:4], "little"))
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    pass      # KernelProgram's preload names the bad entry
+    return out
+
+
+def nondeterminism_reason(helpers: set[int]) -> str:
+    used = sorted(K.HELPER_NAMES[h] for h in helpers & K.NONDETERMINISTIC_HELPERS)
+    if not used:
+        return ""
+    return (f"the program calls {', '.join(used)}: the kernel uses the real clock and random "
+            f"numbers, so this difference may stem from them")
+
+
+class Verifier:
+    """One verify run: builds both sides, compares packet by packet, then the maps."""
+
+    def __init__(self, inp: VerifyInputs, executor=None, progress: bool = False):
+        self.inp = inp
+        self.executor = executor if executor is not None else make_target(inp.target)
+        self.progress = progress
+        self.report = Report()
+
+    def run(self) -> Report:
+        inp = self.inp
+        with open(inp.prog, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                raise InputError(inp.prog, "verify needs an ELF object (the kernel loads its maps and relocations)")
+        maps_json = read_json(inp.maps_path, "the maps preset")
+        if maps_json is not None and not isinstance(maps_json, dict):
+            raise InputError(inp.maps_path, "expected an object {map name: [entries]}")
+        ctx_json = read_json(inp.ctx_path, "the packet context")
+        fib = read_json(inp.fib_path, "the FIB")
+        pcapio, session_mod = _runtime()
+        from emulator.runtime.fib import parse_fib
+        from hxdpc.loader import load, load_all
+        program = load(inp.prog, inp.section)
+        programs = {p.name: p for p in load_all(inp.prog)}
+        target_fib = parse_fib(fib, inp.fib_path) if fib is not None else None
+        packets = list(pcapio.read_packets(inp.pcap, ctx_json))
+        helpers = program_helpers(program, programs.values())
+        types = K.object_map_types(inp.prog)
+        self.nondet = nondeterminism_reason(helpers)
+        lru = sorted(n for n, t in types.items() if t in K.LRU_TYPES)
+
+        with ExitStack() as stack:
+            self.fib_reason = self._namespace(stack, packets, fib, helpers, maps_json, types)
+            kernel = stack.enter_context(K.KernelProgram(inp.prog, inp.section, maps_json,
+                                                         maps_source=inp.maps_path or "MAPS.json"))
+            if kernel.program_name != program.name:
+                raise InputError(inp.prog, f"the kernel chose program {kernel.program_name!r} but the "
+                                           f"loader chose {program.name!r}; pick one with -s")
+            session = session_mod.Session(program, executor=self.executor, maps=maps_json,
+                                          clock_ns=inp.clock, seed=inp.seed or 0, fib=target_fib,
+                                          ctx=ctx_json, programs=programs,
+                                          maps_source=inp.maps_path or "MAPS.json")
+            watch = LruWatch(lru)
+            for n, p in enumerate(self._iterate(packets)):
+                self._packet(n, p, kernel, session, watch, lru)
+            self._maps(kernel.dump_maps(), session.dump_maps(), watch)
+        return self.report
+
+    def _namespace(self, stack: ExitStack, packets, fib, helpers, maps_json, types) -> str:
+        """Enter a private netns when the packets, the FIB or a devmap need one.
+
+        Returns why the kernel's FIB differs from --fib ('' when it does not or is not used).
+        """
+        from emulator import netns
+        contexts = {packet_context(p) for p in packets}
+        devices = devmap_ifindexes(maps_json, types)
+        uses_fib = K.FIB_LOOKUP in helpers
+        if contexts <= {(1, 0)} and not uses_fib and devices <= {1}:
+            return ""
+        problem = netns.netns_unavailable_reason()
+        ns = None
+        if not problem:
+            try:
+                ns = netns.PrivateNetns(netns.make_plan(contexts, fib, devices))
+            except OSError as e:
+                problem = str(e)
+        if ns is None:
+            self.report.notes.append(f"no private network namespace ({problem}): the kernel runs in "
+                                     "this one, so packet contexts and the FIB are the host's")
+            return f"the kernel's FIB could not reproduce --fib ({problem})" if uses_fib else ""
+        stack.callback(ns.close)
+        ns.enter()
+        self.report.notes.append(f"the kernel ran in network namespace {ns.name} "
+                                 f"(devices: {', '.join(str(i) for i in sorted(ns.plan.ifaces)) or 'lo only'})")
+        if uses_fib and ns.problems:
+            return "the kernel's FIB could not reproduce --fib: " + "; ".join(ns.problems)
+        for pb in ns.problems:
+            self.report.notes.append(f"namespace: {pb}")
+        return ""
+
+    def _iterate(self, packets):
+        if not (self.progress and len(packets) >= PROGRESS_MIN_PACKETS):
+            yield from packets
+            return
+        from rich.progress import Progress
+        from rich.console import Console
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("verify", total=len(packets))
+            for p in packets:
+                yield p
+                bar.advance(task)
+
+    def _packet(self, n: int, p, kernel: K.KernelProgram, session, watch: LruWatch, lru: list[str]) -> None:
+        index = getattr(p, "index", n)
+        ifindex, queue = packet_context(p)
+        kr = kernel.run(bytes(p.data), ifindex, queue)
+        tr = session.run(p)
+        if lru:
+            watch.update(index, {m: {k.hex() for k in kernel.map_keys(m)} for m in lru},
+                         keys_of(session.dump_maps(), lru))
+        item = f"packet {index}"
+        if kr.error is not None and kr.refused_for_context:
+            self.report.outcomes.append(Outcome(item, SKIPPED, reason=(
+                f"the kernel cannot give this packet ingress ifindex {ifindex}, rx queue {queue} "
+                f"({kr.error})")))
+            return
+        diffs = packet_diffs(Side(kr.action, kr.data, kr.meta, kr.error), target_side(tr))
+        status, reason = excuse(diffs, [self.nondet, watch.reason(), self.fib_reason])
+        self.report.outcomes.append(Outcome(item, status, diffs, reason))
+
+    def _maps(self, kdump: dict, tdump: dict, watch: LruWatch) -> None:
+        for name in sorted(set(kdump) | set(tdump)):
+            if name not in kdump:
+                continue      # maps the kernel cannot read back (perf buffers, ...) are not compared
+            diffs = map_diffs(name, kdump[name], tdump.get(name))
+            status, reason = excuse(diffs, [self.nondet, watch.reason(), self.fib_reason])
+            self.report.outcomes.append(Outcome(f"map {name}", status, diffs, reason))
+
+
+@click.command("verify")
+@click.argument("prog", type=click.Path(dir_okay=False))
+@click.option("--pcap", "pcap", required=True, type=click.Path(dir_okay=False), help="packets (pcap or pcapng)")
+@click.option("--maps", "maps_path", type=click.Path(dir_okay=False), help="MAPS.json preset")
+@click.option("--target", type=click.Choice(["interp", "fast", "sephirot"]), default="interp",
+              show_default=True, help="the executor compared with the kernel")
+@click.option("-s", "--section", help="program by section or function name")
+@click.option("--ctx", "ctx_path", type=click.Path(dir_okay=False), help="CTX.json packet context")
+@click.option("--clock", type=int, help="start of the virtual clock (ns) on the target")
+@click.option("--seed", type=int, help="seed of bpf_get_prandom_u32 on the target")
+@click.option("--fib", "fib_path", type=click.Path(dir_okay=False), help="FIB.json for bpf_fib_lookup")
+def command(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path):
+    """Run PROG in the Linux kernel (BPF_PROG_TEST_RUN) and on a target; report differences."""
+    reason = K.kernel_unavailable_reason()
+    if reason:
+        click.echo(f"error: verify: the Linux kernel cannot be used as the reference here: {reason}", err=True)
+        sys.exit(2)
+    inp = VerifyInputs(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path)
+    try:
+        report = Verifier(inp, progress=sys.stderr.isatty()).run()
+    except K.KernelUnavailable as e:
+        click.echo(f"error: verify: the Linux kernel cannot be used as the reference here: {e}", err=True)
+        sys.exit(2)
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    for o in report.outcomes:
+        if o.status != PASSED:
+            for line in o.lines():
+                click.echo(line)
+    click.echo(report.summary())
+    sys.exit(report.exit_code)

@@ -1,0 +1,2 @@
+"""The hXDP compiler's passes, one module each (see docs/compiler.md):
+cfg, inline, bounds, zeroing, extensions, simplify, ddg, schedule, check."""

@@ -1,0 +1,146 @@
+"""Pass 5a: the data-dependence graph of a basic block (networkx DiGraph over op indices).
+
+Edge attributes: ``strict`` (the successor needs a later row; otherwise the same row is
+allowed) and ``fwd`` (a register value flows from a datapath lane to a datapath lane: if the
+successor is in the very next row it must be on the producer's lane, per-lane forwarding).  The rules follow the row ABI in
+isa/image.py and docs/compiler.md:
+- RAW: strict, except that a control op (branch, exit, call) may read in the row of
+  its producer (control lanes read after the row's writes) unless the producer is a call;
+- WAR: same row allowed (reads see the row's start), strict when the reader is control;
+- WAW: strict (two lanes never write one register);
+- memory: store then possibly-aliasing load/store strict, load then store same row allowed;
+  a helper call is a barrier (strict) for every memory access and call, except that a
+  load may share the row of a later call;
+- a bounds marker: observable or faulting ops before it strictly earlier, those after it
+  (and the block's branch/exit) in its row or later;
+- the block's branch/exit: every other op in its row or earlier.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from hxdpc.passes.extensions import may_alias
+from hxdpc.passes.ir import CALLS, PURE, Op, effects, ends_block, is_control
+from isa.opcodes import Kind
+
+
+def _observable(o: Op) -> bool:
+    """Ops a hardware bounds check must not be moved across: memory outside the stack
+    (may fault or be seen) and calls."""
+    if o.insn is None:
+        return False
+    e = effects(o)
+    if e.call or o.kind == Kind.CALL_LOCAL:
+        return True
+    for acc in (e.load, e.store):
+        if acc and acc[0] != 10:
+            return True
+    return False
+
+
+def _edge(g: nx.DiGraph, p: int, c: int, strict: bool, fwd: bool = False) -> None:
+    if g.has_edge(p, c):
+        d = g.edges[p, c]
+        d["strict"] = d["strict"] or strict
+        d["fwd"] = d["fwd"] or fwd
+    else:
+        g.add_edge(p, c, strict=strict, fwd=fwd)
+
+
+def build_ddg(ops: list[Op], vals: dict, spec_ok: dict | None = None) -> nx.DiGraph:
+    """DDG of a block, or of a chain of blocks (see schedule.chains): ``spec_ok`` maps the
+    id of each inner branch to the registers live at its target; an op after that branch
+    may rise above it only if it is pure and writes none of them (speculation is then
+    invisible); later branches and exits may share its row on a lower-priority lane."""
+    g = nx.DiGraph()
+    g.add_nodes_from(range(len(ops)))
+    last_write: dict[int, int] = {}
+    readers: dict[int, list[int]] = {}
+    eff = [effects(o) for o in ops]
+    version = [0] * 11
+    vers: list[tuple[int, ...]] = []
+    for o, e in zip(ops, eff):
+        vers.append(tuple(version))
+        for r in e.writes:
+            version[r] += 1
+    same = (ops, vals, vers)
+    for c, o in enumerate(ops):
+        e = eff[c]
+        ctrl = is_control(o)
+        for r in e.reads:
+            p = last_write.get(r)
+            if p is not None:
+                strict = not ctrl or ops[p].kind in CALLS
+                # per-lane forwarding binds datapath to datapath only: control lanes read
+                # after the row's writes, and a call's r0 is written at commit
+                _edge(g, p, c, strict, fwd=not ctrl and not is_control(ops[p]))
+        for r in e.writes:
+            for p in readers.get(r, []):
+                if p != c:
+                    _edge(g, p, c, is_control(ops[p]))
+            p = last_write.get(r)
+            if p is not None:
+                _edge(g, p, c, True)
+        for r in e.reads:
+            readers.setdefault(r, []).append(c)
+        for r in e.writes:
+            last_write[r] = c
+            readers[r] = []
+        # memory and calls
+        cm = e.load or e.store or e.call
+        for p in range(c) if cm else ():
+            q = eff[p]
+            if not (q.load or q.store or q.call):
+                continue
+            if q.call or e.call:
+                # a load may share the row of a later call (it reads the row's start)
+                _edge(g, p, c, not (e.call and q.load and not q.store and not q.call))
+                continue
+            if q.store and e.load and _alias(same, p, q.store, c, e.load):
+                _edge(g, p, c, True)
+            if q.store and e.store and _alias(same, p, q.store, c, e.store):
+                _edge(g, p, c, True)
+            if q.load and e.store and _alias(same, p, q.load, c, e.store):
+                _edge(g, p, c, False)
+        # bounds markers
+        if o.marker is not None:
+            for p in range(c):
+                if _observable(ops[p]):
+                    _edge(g, p, c, True)
+                elif ops[p].marker is not None:
+                    _edge(g, p, c, False)
+        elif _observable(o) or ends_block(o):
+            for p in range(c):
+                if ops[p].marker is not None:
+                    _edge(g, p, c, False)
+        if ends_block(o):
+            for p in range(c):
+                _edge(g, p, c, False)
+        for p in range(c):
+            bid = ops[p].id
+            if spec_ok and bid in spec_ok and ops[p].insn is not None and ends_block(ops[p]):
+                if ends_block(o):
+                    _edge(g, p, c, False)
+                elif not (o.kind in PURE and o.marker is None and not (e.writes & spec_ok[bid])):
+                    _edge(g, p, c, True)
+    return g
+
+
+def _alias(same, p, pa, c, ca) -> bool:
+    """May two accesses overlap?  The same base register, unchanged in between, compares
+    offsets; otherwise the abstract values of the bases decide."""
+    ops, vals, vers = same
+    if pa[0] == ca[0] and vers[p][pa[0]] == vers[c][ca[0]]:
+        return pa[1] < ca[1] + ca[2] and ca[1] < pa[1] + pa[2]
+    sp, sc = vals.get(ops[p].id), vals.get(ops[c].id)
+    if sp is None or sc is None:
+        return True
+    return may_alias(sp[pa[0]], pa[1], pa[2], sc[ca[0]], ca[1], ca[2])
+
+
+def heights(g: nx.DiGraph) -> dict[int, int]:
+    """Longest path (in rows) from each op to the end of its block."""
+    h = {}
+    for n in reversed(list(nx.topological_sort(g))):
+        h[n] = max([h[s] + (1 if g.edges[n, s]["strict"] else 0) for s in g.successors(n)], default=0)
+    return h

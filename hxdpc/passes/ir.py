@@ -1,0 +1,245 @@
+"""The compiler's working form: instructions with symbolic branch targets, plus effects.
+
+Passes work on ``Op``s instead of raw ``Insn``s so that inserting or deleting an
+instruction never breaks a jump: a branch names the ``id`` of the op it goes to.  A
+removed bounds check leaves a ``BoundsMarker`` op that takes no lane (it becomes an
+``isa.image.BoundsCheck`` of the row it is scheduled in).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from itertools import count
+from typing import Optional
+
+from hxdpc.errors import InputError
+from isa.insn import Insn, branch_target, slot_offsets
+from isa.opcodes import (ALU_OPS, CALL_HELPER, Kind, OP_ALU3_32_X, OP_ALU3_64_X, OpSpec, lookup)
+from isa.program import Program
+
+_ids = count(1_000_000)
+
+
+def fresh_id() -> int:
+    """A new op id (lifted ops keep their instruction index as id)."""
+    return next(_ids)
+
+
+@dataclass(frozen=True)
+class BoundsMarker:
+    """A removed ``data + length > data_end`` check: the hardware ends the program with
+    ``action`` when the packet is shorter than ``length`` (see docs/compiler.md)."""
+    length: int
+    action: int
+
+
+@dataclass(frozen=True)
+class Op:
+    id: int
+    insn: Optional[Insn]                 # None only for a bounds marker
+    target: Optional[int] = None         # id of the op a branch goes to
+    orig: Optional[int] = None           # instruction index in the input program
+    marker: Optional[BoundsMarker] = None
+
+    def with_(self, **kw) -> "Op":
+        return replace(self, **kw)
+
+    @property
+    def spec(self) -> Optional[OpSpec]:
+        if self.insn is None:
+            return None
+        return lookup(self.insn.opcode, self.insn.off, self.insn.imm, self.insn.src)
+
+    @property
+    def kind(self) -> Optional[Kind]:
+        s = self.spec
+        return s.kind if s else None
+
+    def __str__(self) -> str:
+        if self.marker:
+            return f"<bounds len {self.marker.length} action {self.marker.action}>"
+        from hxdpc.passes.text import insn_text
+        t = insn_text(self.insn)
+        return t + (f" -> @{self.target}" if self.target is not None else "")
+
+
+BRANCHES = (Kind.JA, Kind.JCOND)
+ENDS = (Kind.EXIT, Kind.PEXIT)
+CALLS = (Kind.CALL, Kind.CALLX, Kind.CALL_KFUNC)
+LOADS = (Kind.LDX, Kind.LDXSX, Kind.LDX48)
+STORES = (Kind.ST, Kind.STX, Kind.STX48)
+PURE = (Kind.ALU, Kind.MOV, Kind.MOVSX, Kind.NEG, Kind.END, Kind.ALU3, Kind.LDDW)
+
+
+def is_control(op: Op) -> bool:
+    """Control lanes read their operands after the row's other lanes have written."""
+    return op.kind in BRANCHES + ENDS + CALLS + (Kind.BOUNDS,)
+
+
+def ends_block(op: Op) -> bool:
+    return op.kind in BRANCHES + ENDS
+
+
+def falls_through(op: Op) -> bool:
+    return op.kind not in (Kind.JA,) + ENDS
+
+
+@dataclass(frozen=True)
+class Effects:
+    reads: frozenset[int]
+    writes: frozenset[int]
+    load: Optional[tuple[int, int, int]] = None    # (base reg, off, size)
+    store: Optional[tuple[int, int, int]] = None
+    call: bool = False
+
+
+_HELPER_ARGS = frozenset(range(1, 6))
+
+
+def effects(op: Op) -> Effects:
+    """Registers an op reads and writes, and the memory it touches."""
+    if op.marker is not None:
+        return Effects(frozenset(), frozenset())
+    i, s = op.insn, op.spec
+    k = s.kind
+    R, W = set(), set()
+    load = store = None
+    if k in (Kind.ALU,):
+        R.add(i.dst)
+        if s.reg_src:
+            R.add(i.src)
+        W.add(i.dst)
+    elif k in (Kind.MOV, Kind.MOVSX):
+        if s.reg_src:
+            R.add(i.src)
+        W.add(i.dst)
+    elif k in (Kind.NEG, Kind.END):
+        R.add(i.dst)
+        W.add(i.dst)
+    elif k == Kind.ALU3:
+        R.add(i.src)
+        if i.opcode in (OP_ALU3_64_X, OP_ALU3_32_X):
+            R.add(i.imm)
+        W.add(i.dst)
+    elif k == Kind.JCOND:
+        R.add(i.dst)
+        if s.reg_src:
+            R.add(i.src)
+    elif k in (Kind.CALL, Kind.CALL_KFUNC):
+        R |= _HELPER_ARGS
+        W.add(0)
+    elif k == Kind.CALL_LOCAL:
+        R |= _HELPER_ARGS
+        W.add(0)
+    elif k == Kind.CALLX:
+        R |= _HELPER_ARGS | {i.dst}
+        W.add(0)
+    elif k == Kind.EXIT:
+        R.add(0)
+    elif k == Kind.LDDW:
+        W.add(i.dst)
+    elif k in LOADS:
+        R.add(i.src)
+        W.add(i.dst)
+        load = (i.src, i.off, s.size)
+    elif k == Kind.ST:
+        R.add(i.dst)
+        store = (i.dst, i.off, s.size)
+    elif k in (Kind.STX, Kind.STX48):
+        R |= {i.dst, i.src}
+        store = (i.dst, i.off, s.size)
+    elif k == Kind.ATOMIC:
+        R |= {i.dst, i.src}
+        load = store = (i.dst, i.off, s.size)
+        if s.op.startswith("fetch_") or s.op == "xchg":
+            W.add(i.src)
+        if s.op == "cmpxchg":
+            R.add(0)
+            W.add(0)
+    return Effects(frozenset(R), frozenset(W), load, store, k in CALLS)
+
+
+def has_side_effect(op: Op) -> bool:
+    """Stores, atomics, calls and exits change what the world sees; loads may fault."""
+    e = effects(op)
+    return bool(e.store or e.load or e.call) or op.kind in ENDS + (Kind.CALL_LOCAL,)
+
+
+@dataclass
+class Func:
+    """A linear instruction list with symbolic targets (entry first)."""
+    ops: list[Op]
+    name: str = ""
+    notes: dict = field(default_factory=dict)
+
+    def index(self) -> dict[int, int]:
+        return {o.id: n for n, o in enumerate(self.ops)}
+
+
+def lift(program: Program, start: int = 0, end: Optional[int] = None, where: str = "") -> Func:
+    """Ops of insns[start:end] with jump targets resolved to op ids (ids = insn index)."""
+    insns = program.insns
+    end = len(insns) if end is None else end
+    slots = slot_offsets(insns)
+    ops = []
+    for n in range(start, end):
+        insn = insns[n]
+        spec = lookup(insn.opcode, insn.off, insn.imm, insn.src)
+        if spec is None:
+            raise InputError(where or program.name, f"instruction {n}: invalid opcode 0x{insn.opcode:02x}")
+        tgt = None
+        if spec.kind in BRANCHES or spec.kind == Kind.CALL_LOCAL:
+            tgt = branch_target(insns, n, slots)
+            if tgt is None or tgt >= len(insns):
+                raise InputError(where or program.name, f"instruction {n}: jump target out of range")
+            if spec.kind in BRANCHES and not (start <= tgt < end):
+                raise InputError(where or program.name, f"instruction {n}: jump leaves its function")
+        ops.append(Op(id=n, insn=insn, target=tgt, orig=n))
+    return Func(ops, program.name)
+
+
+def mov_imm(dst: int, imm: int) -> Insn:
+    return Insn(0xB7, dst=dst, imm=imm)
+
+
+def alu64_k(op: str, dst: int, imm: int) -> Insn:
+    return Insn(0x07 | ALU_OPS[op], dst=dst, imm=imm)
+
+
+def is_helper_call(op: Op, num: Optional[int] = None) -> bool:
+    return op.kind == Kind.CALL and op.insn.src == CALL_HELPER and (num is None or op.insn.imm == num)
+
+
+def remove_ops(func: Func, ids: set[int]) -> Func:
+    """Delete ops; a jump to a deleted op goes to the next surviving op in layout."""
+    if not ids:
+        return func
+    redirect: dict[int, int] = {}
+    pending: list[int] = []
+    kept: list[Op] = []
+    for o in func.ops:
+        if o.id in ids:
+            pending.append(o.id)
+            continue
+        for p in pending:
+            redirect[p] = o.id
+        pending = []
+        kept.append(o)
+    if pending:  # deleted ops at the very end: nothing can jump there in a valid program
+        raise InputError(func.name, "code falls off the end of the program")
+    out = [o.with_(target=redirect.get(o.target, o.target)) if o.target is not None else o for o in kept]
+    return Func(out, func.name, func.notes)
+
+
+def replace_op(func: Func, op_id: int, new: list[Op]) -> Func:
+    """Replace one op by a sequence; jumps to it go to the first new op (which keeps its id)."""
+    out: list[Op] = []
+    for o in func.ops:
+        if o.id == op_id:
+            if new:
+                new = [new[0].with_(id=op_id)] + list(new[1:])
+            out.extend(new)
+        else:
+            out.append(o)
+    if not new:
+        return remove_ops(Func([o for o in func.ops], func.name, func.notes), {op_id})
+    return Func(out, func.name, func.notes)

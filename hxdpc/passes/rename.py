@@ -1,0 +1,122 @@
+"""Pass 5c: register renaming inside basic blocks.
+
+clang reuses a few registers for unrelated values; each reuse adds write-after-read and
+write-after-write edges that keep instructions out of one row.  A *web* is a value's
+definition plus the read-modify-write chain and reads that follow it inside the block up to
+the next plain definition.  A web that does not leave the block (its register is
+redefined in the block, or dead at the block's end) gets a register that the block neither
+reads, writes, receives live nor passes on.  Implicit operands (calls: r0-r5, exit: r0)
+are never renamed.
+"""
+from __future__ import annotations
+
+from hxdpc.passes.absval import block_live_in, liveness
+from hxdpc.passes.cfg import build_cfg
+from hxdpc.passes.ir import Func, Op, effects
+from isa.opcodes import OP_ALU3_32_X, OP_ALU3_64_X, Kind
+
+_DEF_KINDS = (Kind.ALU, Kind.MOV, Kind.MOVSX, Kind.NEG, Kind.END, Kind.ALU3, Kind.LDDW,
+              Kind.LDX, Kind.LDXSX, Kind.LDX48)
+_IMPLICIT = (Kind.CALL, Kind.CALLX, Kind.CALL_KFUNC, Kind.CALL_LOCAL, Kind.EXIT, Kind.ATOMIC)
+
+
+def _read_fields(o: Op) -> dict[str, int]:
+    """Explicit register fields the op reads: field name -> register."""
+    i, s = o.insn, o.spec
+    k = s.kind
+    out = {}
+    if k in (Kind.ALU, Kind.NEG, Kind.END, Kind.JCOND, Kind.ST, Kind.STX, Kind.STX48):
+        out["dst"] = i.dst
+    if s.reg_src and k not in (Kind.ALU3,) or k == Kind.ALU3:
+        if k not in (Kind.LDDW,):
+            out["src"] = i.src
+    if k == Kind.ALU3 and i.opcode in (OP_ALU3_64_X, OP_ALU3_32_X):
+        out["imm"] = i.imm
+    return out
+
+
+def _rmw(o: Op, r: int) -> bool:
+    """Does the op read r through dst and write it back (r += x)?"""
+    return o.kind in (Kind.ALU, Kind.NEG, Kind.END) and o.insn.dst == r
+
+
+def _webs(ops: list[Op], r: int):
+    """(op indices of the web, leaves block?) for each plain definition of r."""
+    out = []
+    for i, o in enumerate(ops):
+        if o.insn is None or o.kind not in _DEF_KINDS or o.insn.dst != r or _rmw(o, r):
+            continue
+        if r in _read_fields(o).values():
+            continue
+        web, ok, leaves = [i], True, True
+        for k in range(i + 1, len(ops)):
+            q = ops[k]
+            if q.insn is None:
+                continue
+            e = effects(q)
+            reads = r in e.reads
+            if reads:
+                if q.kind in _IMPLICIT or r not in _read_fields(q).values():
+                    ok = False
+                    break
+                web.append(k)
+            if r in e.writes:
+                if reads and _rmw(q, r):
+                    continue          # the chain goes on in the same register
+                if reads and q.kind not in _DEF_KINDS:
+                    ok = False
+                    break
+                if reads and q.insn.dst == r:   # e.g. r2 = *(u16 *)(r2 + 2): reads old, writes new
+                    ok = False
+                    break
+                leaves = False
+                break
+        if ok:
+            out.append((web, leaves))
+    return out
+
+
+def _rename(o: Op, r: int, f: int) -> Op:
+    i = o.insn
+    kw = {}
+    if i.dst == r:
+        kw["dst"] = f
+    if i.src == r and ("src" in _read_fields(o)):
+        kw["src"] = f
+    if "imm" in _read_fields(o) and i.imm == r:
+        kw["imm"] = f
+    return o.with_(insn=i.with_(**kw))
+
+
+def rename_registers(func: Func) -> tuple[Func, int]:
+    cfg = build_cfg(func)
+    live_in = block_live_in(cfg)
+    after = liveness(cfg)
+    new_ops: dict[int, Op] = {}
+    count = 0
+    for b, block in enumerate(cfg.blocks):
+        ops = block.ops
+        if not ops:
+            continue
+        live_out = after[ops[-1].id]
+        used = set(live_in[b]) | set(live_out)
+        for o in ops:
+            e = effects(o)
+            used |= e.reads | e.writes
+        free = [f for f in range(10) if f not in used]
+        cur = list(ops)
+        for r in range(10):
+            webs = _webs(cur, r)
+            for web, leaves in webs[:-1] if webs and webs[-1][1] else webs:
+                if leaves and r in live_out:
+                    continue
+                if not free or len(webs) < 2:
+                    break
+                f = free.pop(0)
+                for k in web:
+                    cur[k] = _rename(cur[k], r, f)
+                count += 1
+        for o, n in zip(ops, cur):
+            if n is not o:
+                new_ops[o.id] = n
+    return Func([new_ops.get(o.id, o) for o in func.ops], func.name, func.notes), count

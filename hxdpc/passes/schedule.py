@@ -1,0 +1,239 @@
+"""Pass 5b: list scheduling of each basic block into rows of N lanes, and the Image.
+
+Blocks are laid out in program order, each in its own rows; the branch/exit of a block
+is in its last row.  An op is placed in the first row where its DDG edges allow it,
+on a lane that per-lane forwarding allows (a value made in the previous row is read on
+the lane that made it; across block boundaries the previous row is the last row of every
+predecessor), with at most one helper call per row and ``lddw`` on two adjacent lanes.
+Critical-path height orders the candidates.  Branch offsets are re-targeted to rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hxdpc.errors import InputError
+from hxdpc.passes.absval import block_live_in, per_op_values
+from hxdpc.passes.cfg import CFG
+from hxdpc.passes.ddg import build_ddg, heights
+from hxdpc.passes.ir import CALLS, BoundsMarker, Op, effects, ends_block, is_control
+from isa.image import BoundsCheck, Image
+from isa.insn import Insn
+from isa.opcodes import Kind, sext
+
+CONT = "cont"   # second lane of a lddw
+
+
+@dataclass
+class Schedule:
+    lanes: int
+    rows: list[list] = field(default_factory=list)        # Op, CONT or None per lane
+    block_rows: list[tuple[int, int]] = field(default_factory=list)   # [start, end) per block
+    markers: list[tuple[int, BoundsMarker]] = field(default_factory=list)
+    op_place: dict[int, tuple[int, int]] = field(default_factory=dict)  # op id -> (row, lane)
+
+
+def _row_writes(row: list) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for lane, o in enumerate(row):
+        if isinstance(o, Op) and not is_control(o):
+            for r in effects(o).writes:
+                out.setdefault(r, set()).add(lane)
+    return out
+
+
+def chains(cfg: CFG, code_motion: bool = True) -> list[list[int]]:
+    """Scheduling units: runs of blocks where each next block is reached only by falling
+    through from the previous one (so its ops may move up into the previous block's rows,
+    and its branch may share a row with the previous branch: parallel branching)."""
+    units: list[list[int]] = []
+    for b in range(len(cfg.blocks)):
+        preds = cfg.preds(b)
+        prev = units[-1][-1] if units else None
+        if (code_motion and prev is not None and preds == [prev] and prev == b - 1
+                and cfg.graph.edges[prev, b]["kind"] == "fall" and cfg.blocks[prev].term is not None):
+            units[-1].append(b)
+        else:
+            units.append([b])
+    return units
+
+
+def schedule(cfg: CFG, lanes: int = 4, code_motion: bool = True) -> Schedule:
+    sch = Schedule(lanes)
+    vals = per_op_values(cfg)
+    live_in = block_live_in(cfg)
+    exit_row: dict[tuple[int, int], int] = {}    # (block, successor) -> row control leaves from
+    block_of = {o.id: b for b, blk in enumerate(cfg.blocks) for o in blk.ops}
+    start_block = {blk.ops[0].id: b for b, blk in enumerate(cfg.blocks) if blk.ops}
+    sch.block_rows = [(0, 0)] * len(cfg.blocks)
+    for unit in chains(cfg, code_motion):
+        head = unit[0]
+        incoming: Optional[dict[int, set[int]]] = {}
+        for p in cfg.preds(head):
+            row = exit_row.get((p, head))
+            if row is None:
+                incoming = None
+                break
+            for r, ls in _row_writes(sch.rows[row]).items():
+                incoming.setdefault(r, set()).update(ls)
+        ops = [o for b in unit for o in cfg.blocks[b].ops]
+        spec_ok = {}
+        for b in unit[:-1]:
+            t = cfg.blocks[b].term
+            spec_ok[t.id] = live_in[start_block[t.target]]
+        start = len(sch.rows)
+        _schedule_unit(ops, vals, sch, incoming, spec_ok)
+        end = len(sch.rows)
+        for b in unit:
+            sch.block_rows[b] = (start, end)
+            t = cfg.blocks[b].term
+            for succ in cfg.succs(b):
+                if succ in unit:
+                    continue
+                if t is not None and t.id in sch.op_place and (t.target is not None and
+                                                               start_block.get(t.target) == succ
+                                                               or b != unit[-1]):
+                    exit_row[(b, succ)] = sch.op_place[t.id][0]
+                else:
+                    exit_row[(b, succ)] = end - 1
+    return sch
+
+
+def _schedule_unit(ops: list[Op], vals, sch: Schedule, incoming, spec_ok: dict) -> None:
+    lanes = sch.lanes
+    if not ops:
+        return
+    g = build_ddg(ops, vals, spec_ok)
+    h = heights(g)
+    base = len(sch.rows)
+    place: dict[int, tuple[int, int]] = {}
+    order = sorted(range(len(ops)), key=lambda n: (-h[n], n))
+    term = len(ops) - 1 if ends_block(ops[-1]) else None
+    rows: list[list] = []
+    r = 0
+    while len(place) < len(ops):
+        if r >= len(rows):
+            rows.append([None] * lanes)
+        row = rows[r]
+        prev_lanes = _lanes_written(rows[r - 1]) if r > 0 else set()
+        progress = True
+        while progress:
+            progress = False
+            fits = []
+            for n in order:
+                if n in place or (n == term and len(place) < len(ops) - 1):
+                    continue
+                got = _fit(n, ops, g, place, row, r, incoming, lanes, prev_lanes)
+                if got is not None:
+                    fits.append((not got[1], n, got[0]))
+            if not fits:
+                break
+            # ops bound to a lane by forwarding go first, then the rest by priority
+            fits.sort(key=lambda x: (x[0], order.index(x[1])))
+            _, n, lane = fits[0]
+            o = ops[n]
+            if o.marker is not None:
+                place[n] = (r, -1)
+            else:
+                place[n] = (r, lane)
+                row[lane] = o
+                if o.kind == Kind.LDDW:
+                    row[lane + 1] = CONT
+                sch.op_place[o.id] = (base + r, lane)
+            progress = True
+        r += 1
+        if r > 4 * len(ops) + 8:
+            raise AssertionError("scheduler made no progress (internal error)")
+    for n in sorted((n for n in place if ops[n].marker is not None), key=lambda n: (place[n][0], n)):
+        sch.markers.append((base + place[n][0], ops[n].marker))
+    last = max(p[0] for p in place.values()) + 1
+    sch.rows.extend(rows[:last])
+
+
+def _lanes_written(row: list) -> set[int]:
+    return {lane for lane, o in enumerate(row) if isinstance(o, Op) and not is_control(o) and effects(o).writes}
+
+
+def _fit(n: int, ops: list[Op], g, place, row: list, r: int, incoming, lanes: int, prev_lanes):
+    """(lane, bound) op n can take in row r (bound: forced by forwarding), or None."""
+    o = ops[n]
+    need: Optional[set[int]] = None
+    min_lane = 0
+    for p in g.predecessors(n):
+        if p not in place:
+            return None
+        pr, pl = place[p]
+        d = g.edges[p, n]
+        if d["strict"] and pr >= r:
+            return None
+        if d["fwd"] and pr == r - 1 and pl >= 0:
+            need = {pl} if need is None else need & {pl}
+        if d.get("order") and pr == r:
+            min_lane = max(min_lane, pl + 1)
+    if o.marker is not None:
+        return -1, True
+    e = effects(o)
+    if r == 0 and not is_control(o):
+        reads = e.reads - {10}
+        if incoming is None and reads:
+            return None
+        if incoming:
+            for reg in reads:
+                if reg in incoming and not any(reg in effects(ops[p]).writes for p in range(n)):
+                    ls = incoming[reg]
+                    if len(ls) > 1:
+                        return None
+                    need = set(ls) if need is None else need & ls
+    if e.call and any(isinstance(x, Op) and effects(x).call for x in row):
+        return None
+    for x in row:   # two lanes of a row never write one register
+        if isinstance(x, Op) and effects(x).writes & e.writes:
+            return None
+    if o.kind in (Kind.JA, Kind.JCOND, Kind.EXIT, Kind.PEXIT):
+        # lane order = program order of the row's control ops (calls run only if no
+        # lower lane branched away)
+        for lane, x in enumerate(row):
+            if isinstance(x, Op) and is_control(x):
+                min_lane = max(min_lane, lane + 1)
+    width = 2 if o.kind == Kind.LDDW else 1
+    if need is not None:
+        cands = sorted(need)
+    else:
+        free = [l for l in range(lanes)]
+        cands = [l for l in free if l not in prev_lanes] + [l for l in free if l in prev_lanes]
+    for lane in cands:
+        if lane >= min_lane and lane + width <= lanes and all(row[lane + k] is None for k in range(width)):
+            return lane, need is not None
+    return None
+
+
+def to_image(sch: Schedule, cfg: CFG, maps=None, name: str = "", depth: int = 256) -> Image:
+    """Rows of Insns with branch offsets counted in rows, and the bounds checks."""
+    start_of = {}
+    for b, block in enumerate(cfg.blocks):
+        if block.ops:
+            start_of[block.ops[0].id] = sch.block_rows[b][0]
+    out = []
+    for r, row in enumerate(sch.rows):
+        lanes: list[Optional[Insn]] = [None] * sch.lanes
+        for lane, o in enumerate(row):
+            if o is None:
+                continue
+            if o == CONT:
+                prev = row[lane - 1]
+                hi = (prev.insn.imm >> 32) & 0xFFFFFFFF
+                lanes[lane] = Insn(0, imm=sext(hi, 32))
+                continue
+            insn = o.insn
+            if o.kind in (Kind.JA, Kind.JCOND):
+                rel = start_of[o.target] - (r + 1)
+                if not -0x8000 <= rel < 0x8000:
+                    raise InputError(name, f"branch of {rel} rows does not fit")
+                insn = Insn(0x05, off=rel) if o.kind == Kind.JA else insn.with_(off=rel)
+            elif o.kind == Kind.LDDW:
+                insn = insn.with_(imm=insn.imm & 0xFFFFFFFFFFFFFFFF)
+            lanes[lane] = insn
+        out.append(tuple(lanes))
+    bounds = [BoundsCheck(row, m.length, m.action) for row, m in sch.markers]
+    img = Image(rows=out, lanes=sch.lanes, maps=list(maps or []), bounds=bounds, name=name)
+    return img
