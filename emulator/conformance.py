@@ -11,6 +11,7 @@ so a new executor registers itself by adding a factory (see `TARGETS`).
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Callable, Optional
 
 from emulator import layout
 from emulator.env import Env, Executor, ProgramExit
+from emulator.interpreter import DEFAULT_BUDGET
 from emulator.memory import Region
 from hxdpc.errors import InputError
 from isa.insn import Insn, encode
@@ -193,7 +195,7 @@ def check_raw(test: ConformanceTest, insns: list[Insn]) -> str:
     return f"encoding has {len(words)} words, expected {len(test.raw)}"
 
 
-def run_test(test: ConformanceTest, targets: dict[str, Factory]) -> Outcome:
+def run_test(test: ConformanceTest, targets: dict[str, Factory], budget: int = DEFAULT_BUDGET) -> Outcome:
     """Run one test on every target; a failure on one target records its reason."""
     out = Outcome(test.name)
     try:
@@ -206,18 +208,18 @@ def run_test(test: ConformanceTest, targets: dict[str, Factory]) -> Outcome:
         if reason:
             return Outcome(test.name, {t: reason for t in targets})
     for name, factory in targets.items():
-        reason = _run_on(factory, test, insns)
+        reason = _run_on(factory, test, insns, budget)
         if reason:
             out.failures[name] = reason
     return out
 
 
-def _run_on(factory: Factory, test: ConformanceTest, insns: list[Insn]) -> str:
+def _run_on(factory: Factory, test: ConformanceTest, insns: list[Insn], budget: int) -> str:
     env = ConformanceEnv(test.mem)
     program = with_r2(insns, env.r2)
     try:
         executor = factory(program)
-        res = executor.run(env, env.r1)
+        res = executor.run(env, env.r1, **_budget_kw(executor, budget))
     except Exception as e:    # an executor must not raise; report it as this test's failure
         return f"executor raised {type(e).__name__}: {e}"
     if res.error:
@@ -227,8 +229,18 @@ def _run_on(factory: Factory, test: ConformanceTest, insns: list[Insn]) -> str:
     return ""
 
 
-def run_all(tests: list[ConformanceTest], targets: dict[str, Factory]) -> list[Outcome]:
-    return [run_test(t, targets) for t in tests]
+def _budget_kw(executor: Executor, budget: int) -> dict:
+    """`budget=` for executors whose run() takes it (the Executor protocol needs only env, r1)."""
+    try:
+        params = inspect.signature(executor.run).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"budget": budget} if "budget" in params else {}
+
+
+def run_all(tests: list[ConformanceTest], targets: dict[str, Factory],
+            budget: int = DEFAULT_BUDGET) -> list[Outcome]:
+    return [run_test(t, targets, budget) for t in tests]
 
 
 # ---------------------------------------------------------------- targets

@@ -2,13 +2,14 @@
 
 Same interface and results as the reference interpreter (emulator.interpreter), checked
 instruction for instruction by tests; only the speed differs.  How (docs/interpreter.md):
-- basic blocks end at every instruction that transfers control or may end the run
-  (jumps, exit, calls, bounds); each block first adds its length to the step counter and
-  checks the budget once; when the budget would run out inside the block, the
-  interpreter takes over the rest of the run, so even that outcome is the oracle's;
-- blocks are emitted as Python statements inside ``while True:`` with a binary-search
-  dispatch on ``bb`` (the instruction index of a jump target); a block reached only by
-  falling through is emitted right after its predecessor, so it costs no dispatch;
+- the code is one ``while True:`` loop with a binary-search dispatch on ``bb``, the
+  instruction index of a label (entry, jump and call targets, return points); each label
+  starts an *arm*: the instructions from it, falling through (past conditional branches
+  and helper calls), up to the next label or an instruction that does not fall through;
+- step counting and the budget cost nothing per instruction: an arm checks once at entry
+  that it cannot exceed the budget (else the interpreter runs the rest of the
+  activation, so even that outcome is the oracle's), and adds the number of
+  instructions it executed to the counter where it leaves (a taken branch, exit, call);
 - registers are local variables, immediates are folded into constants, and the simple
   ALU ops and jump conditions are inline expressions; the rarer ones (sdiv, smod,
   movsx, byte swaps, atomics) call the semantics functions of isa.opcodes;
@@ -38,14 +39,13 @@ from isa.program import Program
 S64 = 1 << 63
 S32 = 1 << 31
 MAXF = layout.MAX_CALL_FRAMES
+_TOP = layout.STACK_TOP
 
 _U = {2: struct.Struct("<H"), 4: struct.Struct("<I"), 8: struct.Struct("<Q")}
 _I = {2: struct.Struct("<h"), 4: struct.Struct("<i")}
 
 # kinds after which control does not fall through to the next instruction
 _NO_FALLTHROUGH = {Kind.JA, Kind.EXIT, Kind.PEXIT, Kind.CALL_LOCAL, Kind.CALL_KFUNC}
-# kinds that end a basic block (control transfer or a possible normal end of the run)
-_ENDS_BLOCK = _NO_FALLTHROUGH | {Kind.JCOND, Kind.CALL, Kind.CALLX, Kind.BOUNDS}
 # kinds that write their dst register (used to know whether r10 stays the frame pointer)
 _WRITES_DST = {Kind.ALU, Kind.MOV, Kind.NEG, Kind.MOVSX, Kind.END, Kind.ALU3, Kind.LDX, Kind.LDXSX,
                Kind.LDX48, Kind.LDDW}
@@ -151,7 +151,7 @@ class Compiled:
     code: Decoded
     fn: object
     labels: frozenset
-    lines: dict            # generated line number -> (slot, instructions after it in its block)
+    lines: dict            # generated line number -> (slot, instructions of its arm run since n was updated)
     filename: str
     source: str
 
@@ -183,12 +183,8 @@ class _Gen:
                 labels.add(i + 1)
         self.labels = sorted(labels) if self.n else []
         self.label_set = set(self.labels)
-        leaders = set(self.labels)
-        for i in range(self.n):
-            if not ok[i] or code.specs[i].kind in _ENDS_BLOCK:
-                leaders.add(i + 1)
-        starts = sorted(x for x in leaders if x < self.n)
-        self.block_end = {s: e for s, e in zip(starts, starts[1:] + [self.n])}
+        self.k = 0        # instructions of the current arm executed since `n` was last updated
+        self.rest = 0     # instructions left in the current arm after the one being emitted
 
     # -- output helpers
     def emit(self, ind: int, text: str) -> None:
@@ -202,7 +198,7 @@ class _Gen:
         self.emit(1, "n = st.n; budget = st.budget; S = st.stack; helper = st.helper; caller = st")
         self.emit(1, "ld = st.ld; sto = st.sto")
         self.emit(1, "r0 = r6 = r7 = r8 = r9 = 0")
-        self.emit(1, "P = W = b''; PB = WB = 1; PE = WE = 0")
+        self.emit(1, "P = W = b''; PB = WB = HB = 1; PE = WE = HE = 0; HK = None; PW = False")
         if self.has_calls:
             self.emit(1, "frames = []")
         if not self.n:
@@ -224,42 +220,57 @@ class _Gen:
         self.emit(ind, "else:")
         self._tree(labels[mid:], ind + 1)
 
-    def _arm(self, start: int, ind: int) -> None:
-        b = start
-        while True:
-            end = self.block_end[b]
-            self._block(b, end, ind)
-            last = end - 1
-            spec = self.c.specs[last]
-            if self.c.invalid[last] or spec.kind in _NO_FALLTHROUGH:
-                return
-            self.cur = (self._end_slot(last), 0)
-            if end >= self.n:
-                self.emit(ind, f"raise Stop('execution fell off the end of the program', {self._end_slot(last)})")
-                return
-            if end in self.label_set:
-                self.emit(ind, f"bb = {end}")
-                self.emit(ind, "continue")
-                return
-            b = end
+    def _chain(self, start: int) -> list[int]:
+        """Instructions an arm holds: from a label, falling through, up to an instruction
+        without fall-through, the next label or the end of the program."""
+        out = [start]
+        i = start
+        while not (self.c.invalid[i] or self.c.specs[i].kind in _NO_FALLTHROUGH):
+            i += 1
+            if i >= self.n or i in self.label_set:
+                break
+            out.append(i)
+        return out
 
-    def _end_slot(self, i: int) -> int:
-        return self.c.slots[i] + self.c.insns[i].slots
-
-    def _block(self, start: int, end: int, ind: int) -> None:
-        length = end - start
+    def _budget_check(self, pc: int, remaining: int, ind: int) -> None:
+        """Leave the rest of this activation to the interpreter when the budget could run
+        out within the next `remaining` instructions: its outcome is then the oracle's."""
         self.cur = None
-        self.emit(ind, f"n += {length}")
         frames = "frames" if self.has_calls else "()"
-        self.emit(ind, f"if n > budget: return st.finish({start}, n - {length}, depth, {frames}, "
+        self.emit(ind, f"if n + {remaining} > budget: return st.finish({pc}, n, depth, {frames}, "
                        "(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10))")
-        for i in range(start, end):
-            self.cur = (self.c.slots[i], end - 1 - i)
+
+    def _sync(self, ind: int) -> None:
+        """Add the instructions executed since the last update to the step counter."""
+        if self.k:
+            self.emit(ind, f"n += {self.k}")
+
+    def _arm(self, start: int, ind: int) -> None:
+        chain = self._chain(start)
+        self._budget_check(start, len(chain), ind)
+        self.k = 0
+        for pos, i in enumerate(chain):
+            self.k += 1
+            self.rest = len(chain) - pos - 1
+            self.cur = (self.c.slots[i], self.k)
             if self.c.invalid[i]:
                 self.emit(ind, f"raise Fault({self.c.invalid[i]!r})")
                 return
             spec = self.c.specs[i]
             getattr(self, "k_" + spec.kind.value)(i, self.c.insns[i], spec, ind)
+        last = chain[-1]
+        if self.c.specs[last].kind in _NO_FALLTHROUGH:
+            return
+        nxt = last + 1
+        if nxt >= self.n:
+            self.emit(ind, f"raise Stop('execution fell off the end of the program', {self._end_slot(last)})")
+            return
+        self._sync(ind)
+        self.emit(ind, f"bb = {nxt}")
+        self.emit(ind, "continue")
+
+    def _end_slot(self, i: int) -> int:
+        return self.c.slots[i] + self.c.insns[i].slots
 
     # -- one method per kind (names k_<Kind value>)
     def _operand(self, ins, spec: OpSpec) -> tuple[str, Optional[int]]:
@@ -303,6 +314,7 @@ class _Gen:
         if t is None:
             self.emit(ind, "raise Fault('jump target is outside the program or inside an lddw')")
         else:
+            self._sync(ind)
             self.emit(ind, f"bb = {t}")
             self.emit(ind, "continue")
 
@@ -314,16 +326,19 @@ class _Gen:
         self.emit(ind, f"if {cond_expr(spec.op, spec.width, f'r{ins.dst}', b, bc)}:")
         self._goto(i, ind + 1)
 
-    def _helper(self, num: str, ind: int) -> None:
-        self.emit(ind, "st.n = n; st.depth = depth")
+    def _helper(self, i: int, num: str, ind: int) -> None:
+        self.emit(ind, f"st.n = n + {self.k}; st.depth = depth")
         self.emit(ind, f"r0 = int(helper({num}, (r1, r2, r3, r4, r5), caller)) & M64")
-        self.emit(ind, "n = st.n; P = W = b''; PB = WB = 1; PE = WE = 0")
+        self.emit(ind, "n = st.n; P = W = b''; PB = WB = HB = 1; PE = WE = HE = 0; HK = None; PW = False")
+        self.k = 0
+        if self.rest:   # a callback may have used up budget: check again for the rest of the arm
+            self._budget_check(i + 1, self.rest, ind)
 
     def k_call(self, i, ins, spec, ind):
-        self._helper(str(ins.imm), ind)
+        self._helper(i, str(ins.imm), ind)
 
     def k_callx(self, i, ins, spec, ind):
-        self._helper(f"r{ins.dst}", ind)
+        self._helper(i, f"r{ins.dst}", ind)
 
     def k_call_local(self, i, ins, spec, ind):
         t = self.c.targets[i]
@@ -331,6 +346,7 @@ class _Gen:
             self.emit(ind, "raise Fault('jump target is outside the program or inside an lddw')")
             return
         self.emit(ind, f"if depth >= {MAXF - 1}: raise Fault('call depth above {MAXF} frames')")
+        self._sync(ind)
         self.emit(ind, f"frames.append(({i + 1}, r6, r7, r8, r9, r10))")
         self.emit(ind, f"depth += 1; r10 = {_h(layout.STACK_TOP)} - depth * {layout.STACK_SIZE}")
         self.emit(ind, f"bb = {t}")
@@ -340,6 +356,7 @@ class _Gen:
         self.emit(ind, f"raise Fault('kernel function calls (kfunc {ins.imm}) are not supported')")
 
     def _exit(self, ind):
+        self._sync(ind)
         if self.has_calls:
             self.emit(ind, "if frames:")
             self.emit(ind + 1, "bb, r6, r7, r8, r9, r10 = frames.pop()")
@@ -357,7 +374,7 @@ class _Gen:
 
     def k_bounds(self, i, ins, spec, ind):
         self.emit(ind, "_d, _e = st.bounds()")
-        self.emit(ind, f"if _d + {ins.imm} > _e: st.n = n; raise ProgramExit({_h(ins.off & M64)})")
+        self.emit(ind, f"if _d + {ins.imm} > _e: st.n = n + {self.k}; raise ProgramExit({_h(ins.off & M64)})")
 
     def k_nop(self, i, ins, spec, ind):
         self.emit(ind, "pass")
@@ -398,13 +415,16 @@ class _Gen:
         self.emit(ind + 1, f"{d} = {tmpl.format(b='S', o=f'a - {_h(STACK_BASE)}')}")
         self.emit(ind, f"elif PB <= a <= PE - {size}:")
         self.emit(ind + 1, f"{d} = {tmpl.format(b='P', o='a - PB')}")
-        self.emit(ind, "else:")
+        bits = size * 8
+        sx_fix = f"{d} = (({d} ^ {_h(1 << (bits - 1))}) - {_h(1 << (bits - 1))}) & M64"
+        self.emit(ind, f"elif HB <= a <= HE - {size}:")
+        self.emit(ind + 1, f"{d} = HK(a - HB, {size})")
         if sx:
-            bits = size * 8
-            self.emit(ind + 1, f"_v, P, PB, PE = ld(a, {size}, P, PB, PE)")
-            self.emit(ind + 1, f"{d} = ((_v ^ {_h(1 << (bits - 1))}) - {_h(1 << (bits - 1))}) & M64")
-        else:
-            self.emit(ind + 1, f"{d}, P, PB, PE = ld(a, {size}, P, PB, PE)")
+            self.emit(ind + 1, sx_fix)
+        self.emit(ind, "else:")
+        self.emit(ind + 1, f"{d}, P, PB, PE, PW, HK, HB, HE = ld(a, {size}, P, PB, PE, PW, HK, HB, HE)")
+        if sx:
+            self.emit(ind + 1, sx_fix)
 
     def k_ldx(self, i, ins, spec, ind):
         self._load(ins, spec.size, False, ind)
@@ -424,6 +444,8 @@ class _Gen:
         self.emit(ind + 1, _STORE[size].format(b="S", o=f"a - {_h(STACK_BASE)}", v=value))
         self.emit(ind, f"elif WB <= a <= WE - {size}:")
         self.emit(ind + 1, _STORE[size].format(b="W", o="a - WB", v=value))
+        self.emit(ind, f"elif PW and PB <= a <= PE - {size}:")     # e.g. a counter just loaded
+        self.emit(ind + 1, _STORE[size].format(b="P", o="a - PB", v=value))
         self.emit(ind, "else:")
         self.emit(ind + 1, f"W, WB, WE = sto(a, {size}, {value}, W, WB, WE)")
 
@@ -457,23 +479,33 @@ def compile_program(code: Decoded, extra_labels: frozenset = frozenset()) -> Com
 
 # ---------------------------------------------------------------- running
 
+_CACHEABLE: dict[type, bool] = {}
+
+
+def _cacheable(mem: Memory) -> bool:
+    """Region caches are only safe when memory behaves exactly like emulator.memory.Memory."""
+    cls = type(mem)
+    ok = _CACHEABLE.get(cls)
+    if ok is None:
+        ok = _CACHEABLE[cls] = all(getattr(cls, m) is getattr(Memory, m) for m in ("find", "load", "store"))
+    return ok
+
+
 class _State:
     """What generated code reads from its `st` argument; also the helpers' `Caller`."""
+    __slots__ = ("fp", "env", "mem", "budget", "n", "depth", "ctx", "stack", "helper", "compiled",
+                 "cacheable", "_slot")
 
     def __init__(self, fp: "FastPath", env: Env, budget: int):
         self.fp = fp
         self.env = env
-        self.mem = env.mem
+        self.mem = mem = env.mem
         self.budget = budget
         self.n = 0
         self.depth = 0
-        self.ctx = 0
-        self.stack: bytearray = bytearray()
         self.helper = env.helper
         self.compiled: Optional[Compiled] = None
-        # the region caches are only safe when memory behaves exactly like emulator.memory.Memory
-        cls = type(env.mem)
-        self.cacheable = all(getattr(cls, m) is getattr(Memory, m) for m in ("find", "load", "store"))
+        self.cacheable = _cacheable(mem)
 
     @property
     def steps(self) -> int:
@@ -498,15 +530,18 @@ class _State:
         self.n = irun.steps
         return r0
 
-    def ld(self, a: int, size: int, P, PB, PE):
+    def ld(self, a: int, size: int, P, PB, PE, PW, HK, HB, HE):
+        """env.mem.load, and the region it read from as the new plain (P, with whether it is
+        writable) or hook (H) cache."""
         a &= M64
         if not self.cacheable:
-            return self.mem.load(a, size), P, PB, PE
+            return self.mem.load(a, size), P, PB, PE, PW, HK, HB, HE
         region, off = self.mem.find(a, size)
+        end = region.base + len(region.data)
         if region.hook is not None:
-            return region.hook.load(off, size), P, PB, PE
+            return region.hook.load(off, size), P, PB, PE, PW, region.hook.load, region.base, end
         v = int.from_bytes(region.data[off:off + size], "little")
-        return v, region.data, region.base, region.base + len(region.data)
+        return v, region.data, region.base, end, region.writable, HK, HB, HE
 
     def sto(self, a: int, size: int, v: int, W, WB, WE):
         a &= M64
@@ -556,13 +591,14 @@ class _State:
 
     # --- entry for interpreter.execute()
     def start(self, program: Program, stack: Region, r1: int, budget: int) -> int:
-        comp = self.fp.compiled(program)
+        fp = self.fp
+        comp = fp.main if program is fp.program else fp.compiled(program)
         self.compiled = comp
         self.stack = stack.data
         self.ctx = r1
         self.depth = 0
         try:
-            return comp.fn(0, r1, 0, 0, 0, 0, frame_top(0), 0, self)
+            return comp.fn(0, r1, 0, 0, 0, 0, _TOP, 0, self)
         except (Fault, Stop, ProgramExit, TailCall) as e:
             self._locate(e)
             if isinstance(e, Fault):
@@ -587,9 +623,9 @@ class _State:
         info = comp.lines.get(inner.tb_lineno) if comp is not None else None
         if info is None:
             return
-        self._slot, remaining = info
+        self._slot, k = info
         n_local = inner.tb_frame.f_locals.get("n", self.n)
-        self.n = max(self.n, n_local - remaining)
+        self.n = max(self.n, n_local + k)
 
 
 class FastPath:
@@ -600,7 +636,7 @@ class FastPath:
         self._decoded = DecodeCache(decode_program)
         self._compiled: dict[tuple[int, int], tuple[Program, Compiled]] = {}
         self.by_filename: dict[str, Compiled] = {}
-        self.compiled(program)     # compile now: a run then only executes
+        self.main = self.compiled(program)     # compile now: a run then only executes
 
     def compiled(self, program: Program, extra_label: Optional[int] = None) -> Compiled:
         key = (id(program), -1 if extra_label is None else extra_label)

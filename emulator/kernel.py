@@ -130,10 +130,15 @@ def helpers_called(path: str) -> set[int]:
 def object_map_types(path: str) -> dict[str, int]:
     """The object's maps (contract names -> map type) as libbpf sees them, without loading."""
     L = lb.lib()
-    lb.log_capture()
+    log = lb.log_capture()
+    log.clear()
     obj = L.bpf_object__open_file(str(path).encode(), None)
     if not obj:
-        raise InputError(str(path), f"libbpf cannot open it ({os.strerror(ctypes.get_errno())})")
+        err = ctypes.get_errno()
+        if "legacy map definitions" in log.tail(4):
+            from hxdpc.loader import load_all
+            return {d.name: d.type for d in load_all(str(path))[0].maps}
+        raise InputError(str(path), f"libbpf cannot open it ({os.strerror(err)})")
     try:
         out, m = {}, None
         while True:
@@ -175,13 +180,17 @@ class KernelProgram:
         self.prog_fds: dict[str, int] = {}
         self.prog_ids: dict[int, str] = {}
         self.maps: dict[str, KernelMap] = {}
+        self._raw = None
         obj = self._lib.bpf_object__open_file(self.path.encode(), None)
-        if not obj:
-            err = ctypes.get_errno()
-            raise InputError(self.path, f"libbpf cannot open it ({os.strerror(err)}): {self._log.tail(4)}")
-        self._obj = obj
         try:
-            self._setup(section, maps or {}, maps_source, frags)
+            if obj:
+                self._obj = obj
+                self._setup(section, maps or {}, maps_source, frags)
+            elif "legacy map definitions" in self._log.tail(4):
+                self._setup_raw(section, maps or {}, maps_source)
+            else:
+                err = ctypes.get_errno()
+                raise InputError(self.path, f"libbpf cannot open it ({os.strerror(err)}): {self._log.tail(4)}")
             self._pin(cpu)
         except BaseException:
             self.close()
@@ -234,10 +243,7 @@ class KernelProgram:
         self.program_name = L.bpf_program__name(chosen).decode()
         self.section = L.bpf_program__section_name(chosen).decode()
         self._collect_maps()
-        unknown = [n for n in maps if n not in self.maps]
-        if unknown:
-            raise InputError(maps_source, f"map {unknown[0]!r} is not in {self.path} "
-                                          f"(it has: {', '.join(sorted(self.maps)) or 'no maps'})")
+        self._check_names(maps, maps_source)
         for name, entries in maps.items():
             if self.maps[name].is_global_data:
                 self._preload_global(self.maps[name], entries, f"{maps_source}: {name}")
@@ -281,14 +287,52 @@ class KernelProgram:
             return -1
         return struct.unpack_from("<I", info.raw, 4)[0]
 
-    def _preload_global(self, m: KernelMap, entries, where: str) -> None:
+    def _setup_raw(self, section, maps: dict, maps_source: str) -> None:
+        """Legacy-maps objects: the project's loader links them, the kernel takes them as is."""
+        from emulator.kernel_raw import load_raw
+        from hxdpc.loader import load, load_all
+        chosen = load(self.path, section)
+        programs = load_all(self.path)
+        for d in chosen.maps:
+            self.maps[d.name] = KernelMap(d.name, d.name, d.type, d.key_size, d.value_size,
+                                          d.max_entries, 0)
+        self._check_names(maps, maps_source)
+        initial = {name: self._global_value(self.maps[name], entries, f"{maps_source}: {name}")
+                   for name, entries in maps.items() if self.maps[name].is_global_data}
+        self._raw = load_raw(self.path, programs, {k: v for k, v in initial.items() if v is not None})
+        if chosen.name in self._raw.refused:
+            raise InputError(self.path, f"the kernel refused to load {chosen.name} "
+                                        f"({self._raw.refused[chosen.name]})")
+        self.program_name, self.section = chosen.name, chosen.section
+        self.prog_fds = dict(self._raw.prog_fds)
+        self.prog_ids = {self._prog_id(fd): n for n, fd in self.prog_fds.items()}
+        self.prog_fd = self.prog_fds[chosen.name]
+        for m, fd in zip(self.maps.values(), self._raw.map_fds):
+            m.fd = fd
+        for name, entries in maps.items():
+            if not self.maps[name].is_global_data:
+                self._preload(self.maps[name], entries, f"{maps_source}: {name}")
+
+    def _check_names(self, maps: dict, maps_source: str) -> None:
+        unknown = [n for n in maps if n not in self.maps]
+        if unknown:
+            raise InputError(maps_source, f"map {unknown[0]!r} is not in {self.path} "
+                                          f"(it has: {', '.join(sorted(self.maps)) or 'no maps'})")
+
+    @staticmethod
+    def _global_value(m: KernelMap, entries, where: str) -> Optional[bytes]:
         if not isinstance(entries, list) or len(entries) > 1:
             raise InputError(where, "global data is one entry with key 00000000")
         for e in entries:
             key = _hex_bytes(f"{where}[0].key", e.get("key"), 4) if isinstance(e, dict) else None
             if key != b"\0\0\0\0":
                 raise InputError(f"{where}[0]", "global data has only key 00000000")
-            value = _hex_bytes(f"{where}[0].value", e.get("value"), m.value_size)
+            return _hex_bytes(f"{where}[0].value", e.get("value"), m.value_size)
+        return None
+
+    def _preload_global(self, m: KernelMap, entries, where: str) -> None:
+        value = self._global_value(m, entries, where)
+        if value is not None:
             buf = ctypes.create_string_buffer(value, len(value))
             if self._lib.bpf_map__set_initial_value(m.handle, buf, len(value)) < 0:
                 raise InputError(where, f"libbpf refuses the initial value ({os.strerror(ctypes.get_errno())})")
@@ -453,6 +497,9 @@ class KernelProgram:
         if self._obj:
             self._lib.bpf_object__close(self._obj)     # closes program and map fds
             self._obj = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         if self._old_affinity is not None:
             os.sched_setaffinity(0, self._old_affinity)
             self._old_affinity = None

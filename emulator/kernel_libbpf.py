@@ -37,6 +37,26 @@ class TestRunOpts(Structure):
                 ("flags", c_uint32), ("cpu", c_uint32), ("batch_size", c_uint32)]
 
 
+class MapCreateOpts(Structure):
+    """struct bpf_map_create_opts (libbpf 1.1)."""
+    _fields_ = [("sz", c_size_t), ("btf_fd", c_uint32), ("btf_key_type_id", c_uint32),
+                ("btf_value_type_id", c_uint32), ("btf_vmlinux_value_type_id", c_uint32),
+                ("inner_map_fd", c_uint32), ("map_flags", c_uint32), ("map_extra", c_uint64),
+                ("numa_node", c_uint32), ("map_ifindex", c_uint32)]
+
+
+class ProgLoadOpts(Structure):
+    """struct bpf_prog_load_opts (libbpf 1.1)."""
+    _fields_ = [("sz", c_size_t), ("attempts", c_int), ("expected_attach_type", c_int),
+                ("prog_btf_fd", c_uint32), ("prog_flags", c_uint32), ("prog_ifindex", c_uint32),
+                ("kern_version", c_uint32), ("attach_btf_id", c_uint32),
+                ("attach_prog_fd", c_uint32), ("attach_btf_obj_fd", c_uint32),
+                ("fd_array", c_void_p), ("func_info", c_void_p), ("func_info_cnt", c_uint32),
+                ("func_info_rec_size", c_uint32), ("line_info", c_void_p),
+                ("line_info_cnt", c_uint32), ("line_info_rec_size", c_uint32),
+                ("log_level", c_uint32), ("log_size", c_uint32), ("log_buf", c_void_p)]
+
+
 # libbpf_print_fn_t: int (*)(enum libbpf_print_level, const char *fmt, va_list ap)
 PRINT_FN = ctypes.CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 
@@ -69,6 +89,9 @@ _SIGNATURES = {
     "bpf_map_lookup_elem": (c_int, [c_int, c_void_p, c_void_p]),
     "bpf_map_get_next_key": (c_int, [c_int, c_void_p, c_void_p]),
     "bpf_obj_get_info_by_fd": (c_int, [c_int, c_void_p, POINTER(c_uint32)]),
+    "bpf_map_create": (c_int, [c_int, c_char_p, c_uint32, c_uint32, c_uint32, POINTER(MapCreateOpts)]),
+    "bpf_map_freeze": (c_int, [c_int]),
+    "bpf_prog_load": (c_int, [c_int, c_char_p, c_char_p, c_char_p, c_size_t, POINTER(ProgLoadOpts)]),
     "bpf_prog_test_run_opts": (c_int, [c_int, POINTER(TestRunOpts)]),
     "libbpf_num_possible_cpus": (c_int, []),
     "libbpf_set_print": (c_void_p, [PRINT_FN]),
@@ -123,6 +146,10 @@ class LogCapture:
     def clear(self) -> None:
         self.lines.clear()
 
+    def tail(self, n: int = 12) -> str:
+        useful = [l.strip() for l in self.lines if l.strip()]
+        return " | ".join(useful[-n:])
+
 
 _capture: "LogCapture | None" = None
 
@@ -134,7 +161,3 @@ def log_capture() -> LogCapture:
         _capture = LogCapture()
         _capture.install()
     return _capture
-
-    def tail(self, n: int = 12) -> str:
-        useful = [l.strip() for l in self.lines if l.strip()]
-        return " | ".join(useful[-n:])

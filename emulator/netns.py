@@ -36,6 +36,8 @@ class Iface:
     queues: int = 1
     mac: Optional[str] = None
     mtu: Optional[int] = None
+    addrs: list = field(default_factory=list)      # --fib "ip"/"ip6": local addresses
+    forwarding: bool = True
 
 
 @dataclass
@@ -47,6 +49,10 @@ class NetnsPlan:
     problems: list[str] = field(default_factory=list)
 
     def need(self, ifindex: int, queue: int = 0) -> None:
+        if ifindex <= 0:
+            if queue:
+                self.problems.append(f"ingress ifindex {ifindex} with rx queue {queue}: the test-run refuses it")
+            return              # 0: the test-run's default device (loopback)
         if ifindex == LOOPBACK:
             if queue:
                 self.problems.append(f"ifindex 1 is the loopback device, which has one rx queue (asked for queue {queue})")
@@ -71,8 +77,12 @@ def make_plan(contexts: Iterable[tuple[int, int]], fib: Optional[dict] = None,
                 plan.problems.append("--fib gives ifindex 1 a MAC, but it is the loopback device")
             continue
         plan.need(ifx)
-        plan.ifaces[ifx].mac = itf.get("mac")
-        plan.ifaces[ifx].mtu = itf.get("mtu")
+        iface = plan.ifaces[ifx]
+        iface.mac, iface.mtu = itf.get("mac"), itf.get("mtu")
+        for k in ("ip", "ip6"):
+            v = itf.get(k, [])
+            iface.addrs += v if isinstance(v, list) else [v]
+        iface.forwarding = bool(itf.get("forwarding", True))
     for r in fib.get("routes", []):
         if "ifindex" in r:
             plan.need(int(r["ifindex"]))
@@ -145,6 +155,15 @@ class PrivateNetns:
                     self.problems.append(f"ifindex {iface.ifindex}: MTU {iface.mtu}: {err}")
             self._ip("link", "set", "dev", f"hxp{iface.ifindex}", "up")
             self._ip("link", "set", "dev", _dev(iface.ifindex), "up")
+            for a in iface.addrs:
+                v6 = ":" in str(a)
+                args = ["addr", "add", f"{a}/{128 if v6 else 32}", "dev", _dev(iface.ifindex)]
+                err = self._ip(*(args + ["nodad"] if v6 else args), check=False)
+                if err:
+                    self.problems.append(f"ifindex {iface.ifindex}: address {a}: {err}")
+            if not iface.forwarding:
+                d = _dev(iface.ifindex)
+                self._sysctl(f"net.ipv4.conf.{d}.forwarding=0", f"net.ipv6.conf.{d}.forwarding=0")
         for r in self.plan.routes:
             self._add_route(r)
         for n in self.plan.neighbours:
@@ -156,13 +175,22 @@ class PrivateNetns:
         except (KeyError, ValueError) as e:
             self.problems.append(f"route {r}: bad prefix ({e})")
             return
-        args = ["-6" if net.version == 6 else "-4", "route", "add", str(net)]
+        kind = r.get("type", "unicast")
+        args = ["-6" if net.version == 6 else "-4", "route", "add"]
+        args += [str(net)] if kind == "unicast" else [kind, str(net)]
         if r.get("gateway"):
             args += ["via", str(r["gateway"])]
-        if "ifindex" in r:
+        if "ifindex" in r and kind in ("unicast", "local"):
             args += ["dev", _dev(int(r["ifindex"]))]
             if r.get("gateway"):
                 args.append("onlink")
+        for key in ("metric", "table"):
+            if key in r:
+                args += [key, str(int(r[key]))]
+        if r.get("mtu"):
+            # bpf_fib_lookup only honours a route MTU that is locked (or with ip_fwd_use_pmtu);
+            # an unlocked one would be ignored in favour of the device's
+            args += ["mtu", "lock", str(int(r["mtu"]))]
         err = self._ip(*args, check=False)
         if err:
             self.problems.append(f"route {net}: {err}")

@@ -19,6 +19,7 @@ from hxdpc.passes.ir import Func
 from hxdpc.passes.rename import rename_registers
 from hxdpc.passes.schedule import Schedule, schedule, to_image
 from hxdpc.passes.simplify import dead_code, simplify
+from hxdpc.passes.zeroing import remove_zeroing
 from isa.image import Image
 from isa.program import Program
 
@@ -59,7 +60,7 @@ def compile_program(program: Program, options: CompileOptions = CompileOptions()
         func, counts["removed_bounds_checks"] = remove_bounds_checks(func)
         func = simplify(func)
     if options.zero_removal:
-        func, counts["removed_zeroing"] = remove_zeroing_pass(func)
+        func, counts["removed_zeroing"] = remove_zeroing(func)
     func, counts["narrowed_lddw"] = narrow_lddw(func)
     if options.param_exit:
         func, counts["param_exit"] = param_exit(func)
@@ -83,14 +84,9 @@ def compile_program(program: Program, options: CompileOptions = CompileOptions()
                                 f"{options.depth} (--depth)")
     image.rows += [(None,) * options.lanes] * (options.depth - len(image.rows))
     errs = check_schedule(image)
-    if errs:
-        raise AssertionError(f"{where}: compiler produced an invalid schedule: {errs[:3]}")
+    if errs:   # a compiler bug: say so in one line rather than emit a wrong image
+        raise InputError(where, f"internal compiler error, invalid schedule: {'; '.join(errs[:3])}")
     return CompileResult(image, make_report(program, image, options, counts), func, cfg, sch, counts)
-
-
-def remove_zeroing_pass(func: Func):
-    from hxdpc.passes.zeroing import remove_zeroing
-    return remove_zeroing(func)
 
 
 def make_report(program: Program, image: Image, options: CompileOptions, counts: dict) -> dict:

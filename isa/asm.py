@@ -20,11 +20,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from lark import Lark, Token, Tree
+from lark import Lark, Tree
 from lark.exceptions import UnexpectedInput
 
 from isa.disasm import AMBIGUOUS_LLVM, SYNTAXES, conf_template, templates
-from isa.insn import Insn, slot_offsets, spec_or_none
+from isa.insn import Insn, spec_or_none
 from isa.opcodes import TABLE, Kind, OpSpec
 from isa.program import Function, Program
 
@@ -398,7 +398,11 @@ def assemble(text: str, syntax: Optional[str] = None) -> list[Insn]:
 def assemble_program(text: str, name: str = "xdp", syntax: Optional[str] = None) -> Program:
     """A Program: the entry function at 0 (named by a label there, else `name`) plus one
     function per local-call target (named by its label)."""
-    lst = assemble_listing(text, syntax)
+    return program_of(assemble_listing(text, syntax), name)
+
+
+def program_of(lst: Listing, name: str = "xdp") -> Program:
+    """The Program of an assembled listing (see assemble_program)."""
     by_index: dict[int, str] = {}
     for label, idx in lst.labels.items():
         by_index.setdefault(idx, label)

@@ -22,6 +22,19 @@ Row semantics (the ABI both sides implement):
 - bounds: `BoundsCheck(row, length, action)` means: before row `row` executes, if
   data_end - data < length the program ends with `action` (a hardware bounds check that
   replaces a removed `data + N > data_end` check).
+
+Refinements (docs/compiler.md has the full ABI; the compiler's hxdpc/passes/check.py checks it):
+- Control lanes run in lane order after the datapath writes; the first taken branch or exit
+  ends the row's control work, so a call on a higher lane than a taken branch does not run;
+  no control lane after a call in the same row reads r0.
+- Per-lane forwarding binds datapath lanes only: a datapath lane reading a register written
+  by a datapath lane of the row executed just before (previous row or the row that branched
+  here) must be on the writer's lane.
+- In memory, lddw lane k's Insn carries the whole 64-bit constant (imm unsigned), lane k+1 is
+  Insn(0, imm=high half as signed 32), also when the high half is 0.
+- Several BoundsChecks of one row are tested in list order (program order).
+- The start state holds for every run, also one entered by a tail call (stack zeroed).
+- The compiler pads `rows` to the instruction-memory depth; `used_rows` is the program size.
 """
 from __future__ import annotations
 

@@ -28,7 +28,6 @@ from typing import Optional
 from hxdpc.errors import InputError
 from isa.image import BoundsCheck, Image
 from isa.insn import Insn, decode_word, encode_word
-from isa.opcodes import Kind, lookup
 from isa.program import MapDef
 
 FORMATS = ("rom", "bin", "coe", "mem", "mif", "json")

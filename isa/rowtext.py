@@ -30,8 +30,10 @@ from isa.asm import AsmError, parse_insn
 from isa.disasm import canonical, format_insn
 from isa.image import BoundsCheck, Image
 from isa.insn import Insn, decode_word, encode_word, spec_or_none
+from isa.opcodes import BY_KEY
 from isa.program import MapDef
 
+LDDW_OPCODE = BY_KEY["lddw"].opcode
 HEADER = "# hxdpc image (row syntax: docs/isa.md)"
 _ROW = re.compile(r"^\s*(?:(\d+)\s*:\s*)?\{(.*)\}\s*$")
 
@@ -47,10 +49,12 @@ def is_row_text(text: str) -> bool:
 
 # ---- lanes ----
 
-def format_lane(insn: Optional[Insn]) -> str:
+def format_lane(insn: Optional[Insn], after_lddw: bool = False) -> str:
+    """Text of one lane; `after_lddw`: the lane before holds a lddw (this may be its
+    second word)."""
     if insn is None:
         return "nop"
-    if insn.opcode == 0 and insn.imm and not (insn.dst or insn.src or insn.off):
+    if insn.opcode == 0 and (insn.imm or after_lddw) and not (insn.dst or insn.src or insn.off):
         return f"lddw.hi 0x{insn.imm & 0xFFFFFFFF:x}"
     spec = spec_or_none(insn)
     if spec is not None and insn.dst <= 10 and insn.src <= 10 and canonical(insn) == insn \
@@ -122,7 +126,9 @@ def format_rows(image: Image) -> str:
     out += [".map " + json.dumps(_to_json(m), sort_keys=True) for m in image.maps]
     out += [f".bounds {b.row} {b.length} {b.action}" for b in image.bounds]
     for n, row in enumerate(image.rows[:image.used_rows]):
-        out.append(f"{n:>4}: {{ " + " ; ".join(format_lane(i) for i in row) + " }")
+        lanes = [format_lane(i, k > 0 and row[k - 1] is not None and row[k - 1].opcode == LDDW_OPCODE)
+                 for k, i in enumerate(row)]
+        out.append(f"{n:>4}: {{ " + " ; ".join(lanes) + " }")
     return "\n".join(out) + "\n"
 
 

@@ -479,8 +479,17 @@ def gen_rxq_info(r):
     normal = mixed_traffic(r, 100)
     return {"normal": normal, "flows": generic_flows(r, 250),
             "hostile": hostile(r, std_seeds()),
-            "multiq.pcapng": [(i % 3, (i * 7 // 3) % 4, f) for i, f in
-                              enumerate(mixed_traffic(r, 96))]}
+            "multiq.pcapng": multiqueue(mixed_traffic(r, 96))}
+
+
+def multiqueue(frames: list[bytes]) -> list[tuple[int, int, bytes]]:
+    """Frames spread over 3 interfaces (ingress ifindex 1-3) and rx queues 0-3; interface 0 is
+    ifindex 1, the loopback device in a fresh network namespace, which has a single queue."""
+    out = []
+    for i, f in enumerate(frames):
+        iface = i % 3
+        out.append((iface, 0 if iface == 0 else (i * 7 // 3) % 4, f))
+    return out
 
 
 def gen_tx_ip_tunnel(r):

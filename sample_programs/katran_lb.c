@@ -113,15 +113,6 @@ struct flow {
 	__u8 tos;
 };
 
-INLINE int drop(__u32 reason)
-{
-	__u64 *n = bpf_map_lookup_elem(&lb_drops, &reason);
-
-	if (n)
-		*n += 1;
-	return XDP_DROP;
-}
-
 INLINE __u32 rol32(__u32 x, int k)
 {
 	return (x << k) | (x >> (32 - k));
@@ -140,17 +131,17 @@ INLINE __u32 mix3(__u32 a, __u32 b, __u32 c)
 	return c;
 }
 
-/* A BPF-to-BPF call (not inlined), as Katran's hashing is in its own function. */
+/* A BPF-to-BPF call (not inlined), as Katran's hashing is in its own function.  The words
+ * are hashed as they sit in the packet (network order); IPv6 sources are folded by XOR. */
 static __noinline __u32 flow_hash(const struct flow *f, __u32 flags)
 {
-	__u32 ports = ((__u32)bpf_ntohs(f->sport) << 16) | bpf_ntohs(f->dport);
-	__u32 src = bpf_ntohl(f->src[0]);
+	__u32 ports = ((__u32)f->sport << 16) | f->dport;
+	__u32 src = f->src[0];
 
 	if (flags & F_HASH_NO_SRC_PORT)
-		ports &= 0xffff;
+		ports = f->dport;
 	if (f->family == 6)
-		src = mix3(bpf_ntohl(f->src[0]), bpf_ntohl(f->src[1]),
-			   bpf_ntohl(f->src[2]) ^ HASH_SEED) ^ bpf_ntohl(f->src[3]);
+		src ^= f->src[1] ^ f->src[2] ^ f->src[3];
 	return mix3(src, ports, HASH_SEED ^ f->proto);
 }
 
@@ -216,11 +207,14 @@ int katran_lb_prog(struct xdp_md *ctx)
 	struct lb_stats *st;
 	struct lb_ctl *ctl;
 	__u32 *real_idx;
-	__u32 hash, slot, zero = 0;
+	__u32 hash, slot, reason, zero = 0;
+	__u32 encap_len;
+	__u64 *n;
 	int rc;
 
+	reason = DROP_MALFORMED;
 	if ((void *)(eth + 1) > data_end)
-		return drop(DROP_MALFORMED);
+		goto drop;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
 		rc = parse_ipv4((void *)(eth + 1), data_end, &f);
 	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
@@ -230,9 +224,10 @@ int katran_lb_prog(struct xdp_md *ctx)
 	if (rc == -1)
 		return XDP_PASS;
 	if (rc == -2)
-		return drop(DROP_MALFORMED);
+		goto drop;
+	reason = DROP_FRAGMENT;
 	if (rc == -3)
-		return drop(DROP_FRAGMENT);
+		goto drop;
 
 	__builtin_memcpy(vk.addr, f.dst, 16);
 	vk.port = f.dport;
@@ -245,20 +240,23 @@ int katran_lb_prog(struct xdp_md *ctx)
 		if (!vip)
 			return XDP_PASS;
 	}
-	if (f.inner_len + (f.family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr)) > MAX_IP_LEN)
-		return drop(DROP_TOO_BIG);
-	if (vip->vip_num >= MAX_VIPS)
-		return drop(DROP_NO_REAL);
+	encap_len = f.family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	reason = DROP_TOO_BIG;
+	if (f.inner_len + encap_len > MAX_IP_LEN)
+		goto drop;
 
+	reason = DROP_NO_REAL;
+	if (vip->vip_num >= MAX_VIPS)
+		goto drop;
 	hash = flow_hash(&f, vip->flags);
 	slot = vip->vip_num * RING_SIZE + hash % RING_SIZE;
 	real_idx = bpf_map_lookup_elem(&ch_rings, &slot);
 	if (!real_idx)
-		return drop(DROP_NO_REAL);
+		goto drop;
 	real = bpf_map_lookup_elem(&reals, real_idx);
 	ctl = bpf_map_lookup_elem(&ctl_array, &zero);
 	if (!real || !ctl || real->family != f.family)
-		return drop(DROP_NO_REAL);
+		goto drop;
 
 	st = bpf_map_lookup_elem(&vip_stats, &vip->vip_num);
 	if (st) {
@@ -276,9 +274,16 @@ int katran_lb_prog(struct xdp_md *ctx)
 		src[3] = bpf_htonl((bpf_ntohl(src[3]) & 0xffff0000) | (hash & 0xffff));
 		rc = encap_ipv6(ctx, src, real->addr, ctl->gw_mac, f.inner_len);
 	}
+	reason = DROP_ENCAP;
 	if (rc)
-		return drop(DROP_ENCAP);
+		goto drop;
 	return XDP_TX;
+
+drop:
+	n = bpf_map_lookup_elem(&lb_drops, &reason);
+	if (n)
+		*n += 1;
+	return XDP_DROP;
 }
 
 char _license[] SEC("license") = "GPL";

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import CONFORMANCE_DIR, needs_shared
 from isa.asm import AsmError, assemble, assemble_program, parse_insn
-from isa.disasm import LLVM14_MISREAD, LLVM14_UNKNOWN, Symbol, canonical, disassemble_file, disassemble_section, format_insn
+from isa.disasm import (LLVM14_MISREAD, LLVM14_UNKNOWN, Symbol, canonical, disassemble_file,
+                        disassemble_section, format_insn)
 from isa.insn import Insn, decode, encode
 from isa.opcodes import BY_KEY, TABLE, Kind
 
@@ -260,7 +261,8 @@ def test_row_syntax_errors(text, line, reason):
     assert e.value.line == line and reason in e.value.reason
 
 
-CALLS = "prog:\nr6 = r1\ncall sub\nr0 += r6\nif r0 > 5 goto L\nr0 = 2\nL: exit\nsub:\nr0 = 1\ncall sub2\nexit\nsub2: r0 = 3 ll\nexit\n"
+CALLS = ("prog:\nr6 = r1\ncall sub\nr0 += r6\nif r0 > 5 goto L\nr0 = 2\nL: exit\n"
+         "sub:\nr0 = 1\ncall sub2\nexit\nsub2: r0 = 3 ll\nexit\n")
 
 
 @needs_llvm
@@ -349,3 +351,39 @@ def test_docs_table_is_generated_from_the_isa_table():
     from isa.disasm import table_markdown
     text = (ROOT / "docs" / "isa.md").read_text()
     assert "<!-- table:begin -->\n" + table_markdown() + "<!-- table:end -->" in text
+
+
+ROMS = sorted((CONFORMANCE_DIR.parent.parent / "hxdp-artifacts" / "roms").glob("*")) \
+    if CONFORMANCE_DIR.exists() else []
+
+
+@needs_shared
+@pytest.mark.parametrize("rom", ROMS, ids=lambda p: p.name)
+def test_artifact_roms_through_row_syntax(rom, tmp_path):
+    """image -> disasm (rows) -> asm -> image gives the same rows; the text is stable."""
+    from isa import imagefmt
+    d = CliRunner().invoke(main, ["disasm", str(rom)])
+    assert d.exit_code == 0, d.output
+    rows = tmp_path / "x.rows"
+    rows.write_text(d.output)
+    r = CliRunner().invoke(main, ["asm", str(rows), "-o", str(tmp_path / "x.rom")])
+    assert r.exit_code == 0, r.output
+    assert imagefmt.read_image(tmp_path / "x.rom").rows == imagefmt.read_image(rom, sidecar=False).rows
+    assert CliRunner().invoke(main, ["disasm", str(tmp_path / "x.rom")]).output == d.output
+
+
+def test_asm_rows_formats(tmp_path):
+    from isa import imagefmt
+    src = tmp_path / "p.rows"
+    src.write_text(".lanes 2\n.bounds 0 14 1\n{ r0 = 1 ; exit }\n{ r1 = 0x100000002 ll ; lddw.hi 0x1 }\n")
+    for fmt in ("bin", "json", "mem"):
+        out = tmp_path / f"p.{fmt}"
+        r = CliRunner().invoke(main, ["asm", str(src), "-o", str(out), "--format", fmt])
+        assert r.exit_code == 0, r.output
+        img = imagefmt.read_image(out)
+        assert img.lanes == 2 and img.rows[0] == (Insn(0xB7, imm=1), Insn(0x95))
+        assert img.bounds == parse_rows(src.read_text()).bounds
+    bad = tmp_path / "bad.rows"
+    bad.write_text("{ r0 = 1 ; exit }\n{ r0 = 1 }\n")
+    r = CliRunner().invoke(main, ["asm", str(bad), "-o", str(tmp_path / "b.rom")])
+    assert r.exit_code == 2 and f"{bad}:2: row has 1 lanes" in r.output

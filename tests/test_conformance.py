@@ -51,11 +51,12 @@ def test_cli_default_directory():
     assert res.output.splitlines()[-1] == "313 passed, 0 failed"
 
 
-def test_cli_failures_and_bad_directory(tmp_path: Path):
+def test_cli_failures_and_bad_directory(tmp_path: Path, monkeypatch):
+    monkeypatch.delitem(conformance.TARGETS, "sephirot")   # 'all' = interp + fast here
     (tmp_path / "good.data").write_text("-- asm\nmov %r0, 3\nexit\n-- result\n0x3\n")
     (tmp_path / "bad.data").write_text("-- asm\nmov %r0, 3\nexit\n-- result\n0x4\n")
     (tmp_path / "loops.data").write_text("-- asm\nja -1\n-- result\n0x0\n")
-    res = CliRunner().invoke(main, ["conformance", str(tmp_path), "--target", "all"])
+    res = CliRunner().invoke(main, ["conformance", str(tmp_path), "--target", "all", "--budget", "1000"])
     assert res.exit_code == 1
     lines = res.output.splitlines()
     assert lines[-1] == "1 passed, 2 failed"

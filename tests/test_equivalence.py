@@ -59,6 +59,11 @@ def session_kwargs(name: str) -> dict:
 
 
 @lru_cache(maxsize=None)
+def _kwargs(name: str) -> dict:
+    return session_kwargs(name)
+
+
+@lru_cache(maxsize=None)
 def _program(name: str):
     return loader.load(str(SAMPLES / f"{name}.o"))
 
@@ -73,7 +78,7 @@ def _options(disabled: str = ""):
 @lru_cache(maxsize=None)
 def _interp_results(name: str, pcap: str, step: int, limit: int):
     prog = _program(name)
-    s = Session(prog, **session_kwargs(name))
+    s = Session(prog, **_kwargs(name))
     pkts = list(read_packets(str(PCAPS / pcap)))[::step][:limit]
     return pkts, [_view(s.run(p)) for p in pkts], s.dump_maps()
 
@@ -82,21 +87,27 @@ def _view(r) -> tuple:
     return (r.action, r.data.hex(), r.meta.hex(), r.redirect, r.error is None, r.ran)
 
 
-def _sephirot_results(name: str, pkts, opts):
+@lru_cache(maxsize=None)
+def _image(name: str, disabled: str):
+    return compiler.compile_program(_program(name), _options(disabled)).image
+
+
+def _sephirot_results(name: str, pkts, disabled: str):
     prog = _program(name)
+    opts = _options(disabled)
 
     def compile_fn(p):
         return compiler.compile_program(p, opts).image
 
-    sep = Sephirot(compile_fn(prog), compile_fn=compile_fn)
-    s = Session(prog, executor=sep, **session_kwargs(name))
+    sep = Sephirot(_image(name, disabled), compile_fn=compile_fn)
+    s = Session(prog, executor=sep, **_kwargs(name))
     res = [s.run(p) for p in pkts]
     return [_view(r) for r in res], s.dump_maps(), res
 
 
-def _compare(name: str, pcap: str, opts, step: int = 1, limit: int = 10 ** 9) -> None:
+def _compare(name: str, pcap: str, disabled: str = "", step: int = 1, limit: int = 10 ** 9) -> None:
     pkts, want, want_maps = _interp_results(name, pcap, step, limit)
-    got, got_maps, raw = _sephirot_results(name, pkts, opts)
+    got, got_maps, raw = _sephirot_results(name, pkts, disabled)
     for p, w, g, r in zip(pkts, want, got, raw):
         assert g == w, (f"{name} on {pcap}, packet {p.index}: interpreter {w[0]} "
                         f"(ok={w[4]}), sephirot {g[0]} (ok={g[4]}, error={r.error})")
@@ -110,7 +121,7 @@ OPTIMISATIONS = [f.name for f in dataclasses.fields(compiler.CompileOptions)
 
 @pytest.mark.parametrize("name,pcap", CASES)
 def test_default_options_every_packet(name, pcap):
-    _compare(name, pcap, _options())
+    _compare(name, pcap)
 
 
 @pytest.mark.parametrize("disabled", OPTIMISATIONS)
@@ -118,7 +129,7 @@ def test_default_options_every_packet(name, pcap):
 def test_each_optimisation_disabled(name, disabled):
     for pcap in pcaps_of(name):
         n = sum(1 for _ in read_packets(str(pcap)))
-        _compare(name, pcap.name, _options(disabled), step=max(1, n // PER_PCAP), limit=PER_PCAP)
+        _compare(name, pcap.name, disabled, step=max(1, n // PER_PCAP), limit=PER_PCAP)
 
 
 def test_the_matrix_covers_the_compilers_switches():

@@ -382,3 +382,70 @@ def test_netns_context_devmap_and_fib(progs):
         ns.close()
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert ns.name not in out
+
+
+LEGACY_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };
+struct bpf_map_def SEC("maps") cnt = { .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8, .max_entries = 2 };
+static __attribute__((noinline)) int verdict(struct xdp_md *ctx) { return ctx->data_end - ctx->data > 100 ? XDP_DROP : XDP_PASS; }
+SEC("xdp_legacy")
+int legacy(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	__u64 *v = bpf_map_lookup_elem(&cnt, &k);
+	if (v)
+		*v += 1;
+	return verdict(ctx);
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+REJECTED_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp")
+int unchecked(struct xdp_md *ctx) { return *(unsigned char *)(long)ctx->data; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def build_c(tmp_dir, name: str, source: str) -> str:
+    if not shutil.which("clang"):
+        pytest.skip("clang is not installed")
+    c, o = tmp_dir / f"{name}.c", tmp_dir / f"{name}.o"
+    c.write_text(source)
+    subprocess.run(["clang", "-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c", str(c), "-o", str(o)],
+                   check=True, capture_output=True)
+    return str(o)
+
+
+@needs_kernel
+def test_legacy_maps_object_through_the_raw_path(tmp_path):
+    """libbpf 1.x refuses SEC("maps"); the loader's linked program goes to the kernel as is."""
+    from emulator.kernel import KernelProgram, object_map_types
+    obj = build_c(tmp_path, "legacy", LEGACY_C)
+    assert object_map_types(obj) == {"cnt": 2}
+    with KernelProgram(obj, maps={"cnt": [{"key": "01000000", "value": "0500000000000000"}]}) as k:
+        assert (k.program_name, k.section) == ("legacy", "xdp_legacy")
+        assert k.run(eth(payload=bytes(50))).action == 2
+        assert k.run(eth(payload=bytes(150))).action == 1
+        assert k.dump_maps() == {"cnt": [{"key": "00000000", "value": "0200000000000000"},
+                                         {"key": "01000000", "value": "0500000000000000"}]}
+
+
+@needs_kernel
+def test_verifier_rejection_is_an_input_error_with_the_log(tmp_path):
+    from emulator.kernel import KernelProgram
+    obj = build_c(tmp_path, "rejected", REJECTED_C)
+    with pytest.raises(InputError, match=r"the kernel refused to load it \(Permission denied\).*invalid access to packet"):
+        KernelProgram(obj)
+
+
+@needs_kernel
+def test_redirect_map_miss_returns_the_flags_action(progs):
+    from emulator.kernel import KernelProgram
+    with KernelProgram(progs, "xdp_devmap") as k:          # empty devmap, flags = XDP_PASS
+        r = k.run(eth(payload=bytes(50)))
+        assert r.action == 2

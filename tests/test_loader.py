@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, needs_kernel, needs_shared
+from conftest import ARTIFACTS, SAMPLES, needs_kernel, needs_shared
 from hxdpc.errors import InputError
 from hxdpc.loader import code_sections, kind_of, load, load_all
 from hxdpc.loader.elf import ElfObject
@@ -98,7 +98,8 @@ def objs(tmp_path_factory):
         pytest.skip("clang is not installed")
     out = tmp_path_factory.mktemp("loader")
     built = {}
-    for src, flags in (("multi.c", ["-g"]), ("legacy.c", []), ("badmap.c", ["-g"]), ("nobtf.c", [])):
+    for src, flags in (("multi.c", ["-g"]), ("legacy.c", []), ("badmap.c", ["-g"]), ("nobtf.c", []),
+                       ("custom_sections.c", ["-g"])):
         stem = Path(src).stem
         dst = out / f"{stem}.o"
         subprocess.run([clang, "-O2", *flags, "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
@@ -144,6 +145,22 @@ def test_xdp_tools_objects_match_libbpf(path, libbpf):
         assert load(path).section == "xdp"
 
 
+@pytest.mark.parametrize("path", sorted(glob.glob(str(SAMPLES / "*.o"))), ids=lambda p: Path(p).name)
+def test_sample_programs_match_libbpf(path, libbpf):
+    progs = _check_against_libbpf(path, libbpf)
+    assert load(path).section.startswith("xdp")
+    assert all(p.license for p in progs)
+
+
+def test_bad_btf(objs, tmp_path):
+    obj = ElfObject.open(objs["multi"])
+    sh = obj.section_header(obj.section_index(".BTF"))
+    with pytest.raises(InputError, match=r"section .BTF.*bad magic 0x1234"):
+        load(_patched(objs["multi"], tmp_path / "b.o", sh["sh_offset"], struct.pack("<H", 0x1234)))
+    with pytest.raises(InputError, match=r"section .BTF.*truncated"):   # type section length
+        load(_patched(objs["multi"], tmp_path / "t.o", sh["sh_offset"] + 12, struct.pack("<I", 1 << 30)))
+
+
 def test_xdp_tools_list_is_complete():
     if not shutil.which("dpkg"):
         pytest.skip("no dpkg")
@@ -177,6 +194,8 @@ def test_compiled_objects_match_libbpf(objs, libbpf):
     progs = _check_against_libbpf(objs["nobtf"], libbpf)
     assert [m.flags for m in progs[0].maps] == [0, 0x80, 0]   # no BTF: nothing is mmapable
     assert [f.name for f in progs[1].functions] == ["second", "bump"]
+    progs = _check_against_libbpf(objs["custom_sections"], libbpf)
+    assert [m.name for m in progs[0].maps] == [".data.custom", ".rodata.custom", ".bss.custom", ".data.empty"]
 
 
 def test_multi_maps_and_selection(objs):
@@ -234,6 +253,21 @@ def test_multi_linking(objs):
     offsets = sorted({i.imm >> 32 for i in a.insns if i.opcode == 0x18 and i.src == LDDW_MAP_IDX_VALUE
                       and i.imm & 0xFFFFFFFF == bss})
     assert len(offsets) == 2 and 8 in offsets   # scratch[2] at 8, hidden after scratch (20 -> 24)
+
+
+def test_untyped_symbols(tmp_path):
+    """Objects from an assembler: programs named by global NOTYPE symbols, subprograms by labels."""
+    mc = shutil.which("llvm-mc") or shutil.which("llvm-mc-14")
+    if mc is None:
+        pytest.skip("llvm-mc is not installed")
+    obj = tmp_path / "notype.o"
+    subprocess.run([mc, "-triple", "bpfel", "-filetype=obj", str(DATA / "notype.s"), "-o", str(obj)],
+                   check=True, capture_output=True)
+    (p,) = load_all(obj)
+    assert (p.name, p.section) == ("entry_h", "xdp_h")
+    assert [(f.name, f.start, f.section) for f in p.functions] == [("entry_h", 0, "xdp_h"), ("sub1", 3, ".text")]
+    assert p.insns[1].opcode == 0x85 and p.insns[1].src == 1 and p.insns[1].imm == 1
+    assert [i.imm for i in p.insns[3:]] == [1, 0]
 
 
 def test_legacy_maps(objs):
@@ -343,11 +377,12 @@ def test_code_sections_api(objs):
     secs = code_sections(objs["multi"])
     assert [s.name for s in secs] == [".text", "xdp", "xdp.frags", "tc"]
     text = secs[0]
-    assert [n for n, _ in text.symbols] == ["leaf", "middle", "global_helper", "loop_cb"] or \
-        sorted(n for n, _ in text.symbols) == ["global_helper", "leaf", "loop_cb", "middle"]
-    assert [k for _, k in text.symbols] == sorted(k for _, k in text.symbols)
+    assert sorted(n for n, _ in text.symbols) == ["global_helper", "leaf", "loop_cb", "middle"]
+    assert [k for _, k in text.symbols] == sorted(k for _, k in text.symbols) and text.symbols[0][1] == 0
     xdp = secs[1]
-    assert [n for n, _ in xdp.symbols] == ["prog_a", "prog_b"]
+    assert [n for n, _ in xdp.symbols] == ["prog_a", "prog_b", "tail_target"]
+    assert any(n.startswith("LBB") for n, _ in xdp.labels)      # local labels, for disasm
+    assert set(xdp.symbols) <= set(xdp.labels)
     assert any(r.type_name == "R_BPF_64_32" for r in xdp.relocations)
     assert any(r.type_name == "R_BPF_64_64" and r.symbol.name == "pc_hash" for r in xdp.relocations)
     assert all(xdp.insns[r.index].opcode in (0x18, 0x85) for r in xdp.relocations)

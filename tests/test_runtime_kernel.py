@@ -175,3 +175,31 @@ def test_probe_matches_kernel(probe_obj):
             if len(diffs) > 5:
                 break
     assert not diffs, diffs
+
+
+@needs_kernel
+def test_ingress_devices_match_kernel(probe_obj):
+    """Packets on a veth device (verify's private namespace): same context values, and
+    fragment growth refused (-EOPNOTSUPP) as on the kernel's veth rx queues."""
+    from emulator import kernel as K
+    from emulator import netns
+    from emulator.runtime import PacketInput, Session
+    from hxdpc.loader import load
+
+    reason = netns.netns_unavailable_reason()
+    if reason:
+        pytest.skip(f"no private network namespace: {reason}")
+    ns = netns.PrivateNetns(netns.make_plan({(2, 0), (2, 1)}, None, set()))
+    ns.enter()
+    try:
+        sess = Session(load(probe_obj), maps=MAPS)
+        with K.KernelProgram(probe_obj, None, MAPS) as kp:
+            for i, (size, op, arg) in enumerate(((5000, 2, 1), (5000, 2, -1), (60, 2, 100), (5000, 13, 0))):
+                data = cmd(op, arg, size=size)
+                for ifx, q in ((2, 0), (2, 1), (1, 0)):
+                    kr = kp.run(data, ifx, q)
+                    tr = sess.run(PacketInput(i, data, len(data), 0, ifx, q))
+                    assert (kr.action, kr.data, kr.meta) == (tr.action, tr.data, tr.meta)
+                    assert kp.dump_maps() == sess.dump_maps(), (size, op, arg, ifx, q)
+    finally:
+        ns.close()

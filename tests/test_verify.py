@@ -292,3 +292,113 @@ def test_xdp_tools_filters_on_a_mixed_pcap(tmp_path):
         code, lines = verify(obj, "--pcap", pcap, "--maps", tmp_path / "m.json")
         assert code == 0, (obj, lines[-5:])
         assert lines[-1] == f"{len(frames) + len(have)} passed, 0 failed, 0 skipped", obj
+
+
+@needs_kernel
+@needs_runtime
+def test_verify_legacy_maps_object(tmp_path):
+    from test_kernel import LEGACY_C, build_c
+    obj = build_c(tmp_path, "legacy", LEGACY_C)
+    pcap = write_pcap(tmp_path / "p.pcap", mixed_frames())
+    code, lines = verify(obj, "--pcap", pcap)
+    assert (code, lines[-1]) == (0, "8 passed, 0 failed, 0 skipped"), lines
+
+
+@needs_kernel
+@needs_runtime
+def test_progress_bar_path(tmp_path, progs, capsys):
+    from hxdpc.commands.verify import Verifier, VerifyInputs
+    pcap = write_pcap(tmp_path / "p.pcap", [eth(payload=bytes(50))] * 250)
+    report = Verifier(VerifyInputs(progs, pcap, section="xdp_count"), progress=True).run()
+    assert report.summary() == f"{250 + 9} passed, 0 failed, 0 skipped"
+
+
+@needs_kernel
+@needs_runtime
+def test_an_lru_eviction_on_one_side_is_skipped_from_there_on(tmp_path, progs, monkeypatch):
+    """The target "evicts" key 60 after packet 3 while the kernel keeps it: packet 3 on, the
+    differences (the action depends on key 60) are skipped with the LRU reason, never failed,
+    and the packets before still pass."""
+    from emulator.runtime import session as S
+    real = S.Session.run
+
+    def evict(self, pkt):
+        r = real(self, pkt)
+        if pkt.index == 3:
+            self.mapset.by_name("recent").delete((60).to_bytes(4, "little"))
+        return r
+    monkeypatch.setattr(S.Session, "run", evict)
+    pcap = write_pcap(tmp_path / "p.pcap", [eth(payload=bytes(n - 14)) for n in (60, 61, 62, 63, 64, 65, 66)])
+    code, lines = verify(progs, "-s", "xdp_lru", "--pcap", pcap)
+    assert code == 0, lines
+    skipped = [l for l in lines if ": skipped: " in l]
+    assert skipped and all("LRU map 'recent' past its first eviction (packet 3)" in l for l in skipped)
+    assert "packet 4: skipped: LRU map 'recent' past its first eviction (packet 3)" in lines
+    assert "map recent: skipped: LRU map 'recent' past its first eviction (packet 3)" in lines
+    assert not any(l.startswith(("packet 0:", "packet 1:", "packet 2:")) for l in lines)
+
+
+@needs_kernel
+@needs_runtime
+def test_verify_fib_route_types_addresses_and_forwarding(tmp_path, progs):
+    fib = {"interfaces": [{"ifindex": 2, "mac": "02:00:00:00:00:02", "ip": "10.0.0.1"},
+                          {"ifindex": 3, "mac": "02:00:00:00:00:03", "mtu": 1400, "forwarding": False}],
+           "routes": [{"prefix": "10.9.0.0/16", "type": "blackhole"},
+                      {"prefix": "10.8.0.0/16", "type": "unreachable"},
+                      {"prefix": "10.7.0.0/16", "type": "prohibit"},
+                      {"prefix": "10.6.0.0/16", "ifindex": 3, "metric": 7, "mtu": 1300},
+                      {"prefix": "10.5.0.0/16", "ifindex": 2, "table": 100}],
+           "neighbours": [{"ip": "10.6.0.5", "mac": "02:00:00:00:06:05", "ifindex": 3}]}
+    (tmp_path / "fib.json").write_text(json.dumps(fib))
+    dsts = [[10, 9, 0, 1], [10, 8, 0, 1], [10, 7, 0, 1], [10, 6, 0, 5], [10, 6, 0, 6], [10, 5, 0, 1], [10, 0, 0, 1]]
+    frames = [ipv4(bytes(d)) for d in dsts] + [ipv4(bytes([10, 6, 0, 5]), 1350)] * 2
+    pcap = write_pcap(tmp_path / "p.pcap", frames)
+    # packet 7 arrives on 3 (forwarding off: FWD_DISABLED), packet 8 on 2 exceeds the route MTU
+    (tmp_path / "ctx.json").write_text(json.dumps({"ingress_ifindex": 2, "packets": {"7": {"ingress_ifindex": 3}}}))
+    code, lines = verify(progs, "-s", "xdp_fib", "--pcap", pcap, "--fib", tmp_path / "fib.json",
+                         "--ctx", tmp_path / "ctx.json")
+    assert code == 0, lines
+    assert lines[-1].endswith(" 0 failed, 0 skipped")
+
+
+@needs_kernel
+@needs_runtime
+def test_verify_jumbo_frames_grow_only_on_the_loopback_queue(tmp_path, progs):
+    """A frame beyond 3520 bytes has fragments; growing its tail needs an rx queue with a
+    frag size, which the test-run gives the loopback queue only (a veth queue has none)."""
+    big = eth(payload=bytes(i & 255 for i in range(5000)))
+    pcap = write_pcap(tmp_path / "p.pcap", [big, big, eth(payload=bytes(100))])
+    (tmp_path / "ctx.json").write_text(json.dumps({"packets": {"1": {"ingress_ifindex": 2}}}))
+    (tmp_path / "m.json").write_text(json.dumps({".rodata": [{"key": "00000000", "value": struct.pack("<Ii", 2, 10).hex()}]}))
+    from emulator.kernel import KernelProgram
+    with KernelProgram(progs, "xdp_adjust", json.loads((tmp_path / "m.json").read_text())) as k:
+        assert k.run(big).action == 2 and len(k.run(big).data) == len(big) + 10
+    code, lines = verify(progs, "-s", "xdp_adjust", "--pcap", pcap, "--maps", tmp_path / "m.json",
+                         "--ctx", tmp_path / "ctx.json")
+    assert code == 0, lines
+    assert lines[-1].endswith(" 0 failed, 0 skipped")
+
+
+def _sample_cases():
+    out = []
+    for pcap in sorted((SAMPLES / "pcaps").glob("*.pcap*")):
+        name = pcap.name.split("-")[0]
+        if (SAMPLES / f"{name}.o").exists():
+            out.append(pytest.param(name, pcap, id=pcap.name))
+    return out
+
+
+@needs_kernel
+@needs_runtime
+@pytest.mark.parametrize("name,pcap", _sample_cases())
+def test_every_sample_pcap_verifies_clean(name, pcap):
+    """issue 3: verify reports no difference for every sample program on each of its pcaps."""
+    from hxdpc.commands.verify import Verifier, VerifyInputs
+    side = {k: str(SAMPLES / f"{name}.{k}.json") for k in ("maps", "fib", "ctx")
+            if (SAMPLES / f"{name}.{k}.json").exists()}
+    inp = VerifyInputs(str(SAMPLES / f"{name}.o"), str(pcap), side.get("maps"), "interp",
+                       ctx_path=side.get("ctx"), fib_path=side.get("fib"))
+    report = Verifier(inp).run()
+    bad = [l for o in report.outcomes if o.status != "passed" for l in o.lines()]
+    assert report.count("failed") == 0 and report.count("skipped") == 0, bad[:10]
+    assert report.count("passed") > 0

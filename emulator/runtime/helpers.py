@@ -403,8 +403,7 @@ def format_printk(env, fmt: str, args: list[int]) -> str | int:
     if "%" in fmt[pos:]:
         return -EINVAL
     out.append(fmt[pos:])
-    text = "".join(out)
-    return text[:MAX_BPRINTF_BUF - 1]
+    return "".join(out)
 
 
 def trace_printk(env, a, caller) -> int:
@@ -419,8 +418,8 @@ def trace_printk(env, a, caller) -> int:
     text = format_printk(env, fmt.decode("ascii"), [a[2], a[3], a[4]])
     if isinstance(text, int):
         return text
-    env.event({"type": "trace_printk", "text": text})
-    return len(text.encode("latin-1"))
+    env.event({"type": "trace_printk", "text": text[:MAX_BPRINTF_BUF - 1]})
+    return len(text.encode("latin-1"))          # bstr_printf: the length it would have written
 
 
 # ---------------------------------------------------------------- the table

@@ -597,7 +597,10 @@ class MapSet:
     def by_handle(self, addr: int) -> Map:
         i, r = divmod(addr - layout.MAP_HANDLE_BASE, HANDLE_STRIDE)
         if r or not 0 <= i < len(self.maps):
-            raise Fault(f"0x{addr:x} is not a map pointer", addr)
+            if not self.maps:
+                raise Fault(f"map helper called with 0x{addr:x}, and the program has no map "
+                            "definitions (objdump text carries none: use the ELF object)")
+            raise Fault(f"0x{addr:x} is not a map pointer")
         return self.maps[i]
 
     def preload(self, spec: dict, where: str, programs: dict) -> None:

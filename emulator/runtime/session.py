@@ -15,7 +15,7 @@ from emulator.memory import Fault, Memory
 from emulator.runtime import helpers as H
 from emulator.runtime.fib import Fib
 from emulator.runtime.maps import DevMap, MapSet
-from emulator.runtime.pcapio import apply_ctx
+from emulator.runtime.pcapio import apply_ctx, check_ctx
 from emulator.runtime.results import PacketInput, PacketResult, action_name  # noqa: F401 (re-exported)
 from emulator.runtime.xdp import FrameRefused, PacketBuffer, RxInfo, XdpContext, check_frame
 from hxdpc.errors import InputError
@@ -76,7 +76,7 @@ class XdpEnv(Env):
             raise Fault(f"unknown helper {H.helper_name(num)} ({num})")
         if self.pkt is None:
             raise Fault(f"{H.helper_name(num)} called outside a packet run")
-        return int(fn(self, tuple(a & M64 for a in args), caller)) & M64
+        return fn(self, args, caller) & M64      # executors pass r1-r5 as unsigned 64-bit
 
     def _our_index(self, imm: int) -> int:
         table = self._index_map.get(id(self.program)) if self.program is not None else None
@@ -148,6 +148,8 @@ class Session:
         if maps:
             self.mapset.preload(maps, maps_source, self.programs)
         self.env = XdpEnv(self.mapset, self.programs, fib=fib, seed=seed)
+        if ctx:
+            check_ctx(ctx, "--ctx")
         self.ctx = ctx or {}
         self.clock_start = clock_ns
         self._first_ts: Optional[int] = None

@@ -326,6 +326,7 @@ def run_core(st: RunState, decoded: Decoded, row: int = 0) -> None:
                 raise Stop(f"schedule violation: {v}", True)
         stalls_before = dict(st.stalls) if st.trace is not None else None
         t = issue_time(st, info, st.t, st.regs)
+        st.t = t
         st.rows += 1
         st.slots += info.slots
         for lane in info.lanes_used:

@@ -32,6 +32,7 @@ from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, alu, atomic, end
 S64 = 1 << 63
 S32 = 1 << 31
 _BRANCH_END = (Kind.JA, Kind.JCOND, Kind.EXIT, Kind.PEXIT)
+MAX_BLOCK_ROWS = 48          # longer straight runs are split (bounded code size per function)
 
 _GLOBALS = {
     "M64": M64, "M32": M32, "S64": S64, "S32": S32, "End": End, "Stop": Stop, "Fault": Fault,
@@ -259,22 +260,23 @@ class _Gen:
         e(1, "t = st.t; n = 0; d0 = st.d0; e0 = st.e0")
         e(1, "try:")
         for k, info in enumerate(rows):
-            if k > 0:
-                v = self.d.edge_violation(rows[k - 1].index, info.index)
-                if v:
-                    e(2, f"raise Stop({('schedule violation: ' + v)!r}, True)")
-                    break
+            # the core's order: malformed row, violation inside the row, forwarding edge
             if info.error:
-                e(2, f"raise Stop({(info.error + f' at row {info.index}')!r})")
+                e(2, f"st.t = t; raise Stop({(info.error + f' at row {info.index}')!r})")
                 break
             if info.violation:
-                e(2, f"raise Stop({('schedule violation: ' + info.violation)!r}, True)")
+                e(2, f"st.t = t; raise Stop({('schedule violation: ' + info.violation)!r}, True)")
+                break
+            v = self.d.edge_violation(rows[k - 1].index, info.index) if k > 0 else ""
+            if v:
+                e(2, f"st.t = t; raise Stop({('schedule violation: ' + v)!r}, True)")
                 break
             self.row(info, k + 1, 2)
         else:
             e(2, "st.t = t")
             e(2, f"return {rows[-1].index + 1}")
         e(1, "except Fault as f:")
+        e(2, "st.t = t")
         e(2, f"raise Stop(f'{{f}} at row {{{first} + n - 1}}') from None")
         e(1, "finally:")
         e(2, "if n: ACC(st, n)")
@@ -310,36 +312,33 @@ class FastProgram:
         self.timing = timing
         self.blocks: dict[int, tuple] = {}
         self.sources: dict[int, str] = {}
-        leaders = _targets(decoded)
-        rows = decoded.rows
+        self.leaders = _targets(decoded)
+        self._gen = _Gen(decoded, timing)
+
+    def block(self, start: int) -> tuple:
+        """The generated function of the block starting at row `start` (built on first use:
+        images are often padded with thousands of empty rows that never run)."""
+        rows = self.decoded.rows
         n = len(rows)
-        gen = _Gen(decoded, timing)
-        start = 0
-        starts = sorted(x for x in leaders if 0 <= x < n)
-        # every row that can be entered: leaders, and the row after each block end
-        pending = list(starts)
-        seen = set()
-        while pending:
-            start = pending.pop()
-            if start in seen or not 0 <= start < n:
-                continue
-            seen.add(start)
-            blk = [rows[start]]
-            i = start
-            while not _ends_block(rows[i]) and i + 1 < n and (i + 1) not in leaders:
-                i += 1
-                blk.append(rows[i])
-            if i + 1 < n:
-                pending.append(i + 1)
-            src = gen.block(blk)
-            ns = dict(_GLOBALS)
-            ns.update(gen.consts)
-            ns["ROWS"] = rows
-            ns["DEC"] = decoded
-            ns["ACC"] = _accumulator(blk, decoded.lanes)
-            exec(compile(src, f"<sephirot block {start}>", "exec"), ns)
-            self.blocks[start] = (ns[f"block_{start}"], len(blk))
-            self.sources[start] = src
+        blk = [rows[start]]
+        i = start
+        while (not _ends_block(rows[i]) and i + 1 < n and (i + 1) not in self.leaders
+               and len(blk) < MAX_BLOCK_ROWS):
+            i += 1
+            blk.append(rows[i])
+        gen = self._gen
+        gen.consts = {}
+        src = gen.block(blk)
+        ns = dict(_GLOBALS)
+        ns.update(gen.consts)
+        ns["ROWS"] = rows
+        ns["DEC"] = self.decoded
+        ns["ACC"] = _accumulator(blk, self.decoded.lanes)
+        exec(compile(src, f"<sephirot block {start}>", "exec"), ns)
+        entry = (ns[f"block_{start}"], len(blk))
+        self.blocks[start] = entry
+        self.sources[start] = src
+        return entry
 
     def run(self, st, decoded: Decoded) -> None:
         """Execute from row 0 until End/Stop (the same contract as core.run_core)."""
@@ -355,13 +354,16 @@ class FastProgram:
         while True:
             if not 0 <= row < n:
                 raise Stop(f"execution left the image (row {row}, image has {n} rows)")
-            fn, size = blocks[row]
+            entry = blocks.get(row)
+            fn, size = entry if entry is not None else self.block(row)
             if st.rows + size > maxr:
                 return run_core(st, decoded, row)
             if st.last_row >= 0:
-                v = edge(st.last_row, row)
-                if v:
-                    raise Stop(f"schedule violation: {v}", True)
+                info = decoded.rows[row]
+                if not (info.error or info.violation):
+                    v = edge(st.last_row, row)
+                    if v:
+                        raise Stop(f"schedule violation: {v}", True)
             row = fn(st, R, rdy, load, store, env, stall)
             rdy = st.rdy
 

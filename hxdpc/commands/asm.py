@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from hxdpc.errors import InputError
-from isa.asm import AsmError, assemble_listing, assemble_program
+from isa.asm import AsmError, assemble_listing, program_of
 from isa.elfwrite import write_elf
 from isa.rowtext import is_row_text, parse_rows
 
@@ -42,7 +42,7 @@ def assemble_rows(path: Path, text: str, out: Path, fmt: str) -> str:
 def assemble_object(path: Path, text: str, out: Path, section: str | None, name: str | None) -> str:
     try:
         lst = assemble_listing(text)
-        prog = assemble_program(text, name=name or path.stem)
+        prog = program_of(lst, name=name or path.stem)
     except AsmError as e:
         raise InputError(_where(path, e), e.reason) from None
     if not prog.insns:

@@ -22,7 +22,9 @@ def default_dir() -> Path:
 @click.option("--target", default="interp", show_default=True,
               type=click.Choice(list(conformance.TARGETS) + ["all"]),
               help="executor to run the tests on; with 'all' a test passes only if it passes on every one")
-def command(directory, target):
+@click.option("--budget", default=conformance.DEFAULT_BUDGET, show_default=True, type=click.IntRange(1),
+              help="instructions a test may execute before it fails")
+def command(directory, target, budget):
     """Run the bpf_conformance `.data` tests in DIRECTORY (default: ../shared/reference/
     bpf_conformance/tests beside the project).  Prints each failing test with its reason and
     a last line `N passed, M failed`; exit status 1 when a test failed, 2 for a bad DIRECTORY."""
@@ -31,7 +33,7 @@ def command(directory, target):
     targets = conformance.select_targets(target)
     passed = failed = 0
     for t in tests:
-        out = conformance.run_test(t, targets)
+        out = conformance.run_test(t, targets, budget)
         if out.passed:
             passed += 1
             continue

@@ -62,7 +62,12 @@ def render(path: Path, section: str | None = None, syntax: str = "llvm") -> str:
     if kind in ("elf", "objdump"):
         secs = _sections(path, section)
         return disassemble_file(str(path), secs) if syntax == "llvm" else _conf_listing(secs)
-    text = data.decode("utf-8", "replace")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\0"
+    if "\0" in text:
+        raise InputError(str(path), "not an ELF object, objdump text, image, row text or assembly")
     try:
         if is_row_text(text):
             return format_rows(parse_rows(text))

@@ -38,6 +38,7 @@ def _open_out(path: Optional[str]):
     if path is None:
         return None
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         return open(path, "w")
     except OSError as e:
         raise InputError(path, f"cannot write: {e.strerror}") from None
@@ -45,6 +46,7 @@ def _open_out(path: Optional[str]):
 
 def _write_json(path: str, obj) -> None:
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
     except OSError as e:
         raise InputError(path, f"cannot write: {e.strerror}") from None
@@ -75,6 +77,12 @@ class Stats:
         out = {"packets": self.packets, "actions": dict(sorted(self.actions.items())),
                "errors": self.errors, "refused": self.refused, "target": target,
                "insns_per_packet": round(self.steps / ran, 3), "version": __version__}
+        stream = getattr(self, "stream", None)
+        if stream is not None and hasattr(stream, "to_json"):
+            merged = stream.to_json()          # Sephirot's back-to-back stream figures
+            merged.pop("actions", None)         # by number; ours are by name
+            merged.update({k: v for k, v in out.items() if k != "target"})
+            return dict(sorted(merged.items()))
         if self.cycles:
             cpp = sum(self.cycles) / len(self.cycles)
             out.update(cycles_per_packet=round(cpp, 3), clock_mhz=clock_mhz,
@@ -97,6 +105,36 @@ def _progress(pcap: str):
     return Progress(console=Console(stderr=True), transient=True)
 
 
+def _program_and_executor(prog: str, section, target: str, executor, clock_mhz: float):
+    """The program (and the object's other programs, for tail calls) and the executor.
+
+    Sephirot runs at `clock_mhz`; it also accepts an instruction-memory image as PROG (its
+    maps come from the image's map configuration; no tail calls, as no programs come with it).
+    """
+    from emulator.runtime import helpers as H
+    from hxdpc.loader import load, load_all
+    from isa import imagefmt
+    from isa.program import Program
+    if target == "sephirot" and executor is None and imagefmt.is_image(prog):
+        from emulator.sephirot import Sephirot
+        image = imagefmt.read_image(prog)
+        for num in imagefmt.helpers_used(image):
+            if num not in H.HELPERS:
+                raise InputError(prog, f"the image calls {H.helper_name(num)} (helper {num}), which "
+                                       "the XDP runtime does not provide")
+        program = Program(Path(prog).stem, [], list(image.maps), path=prog)
+        return program, {}, Sephirot(image, clock_mhz=clock_mhz)
+    program = load(prog, section)
+    try:
+        programs = {p.name: p for p in load_all(prog)}
+    except InputError:
+        programs = {}
+    if executor is None and target == "sephirot":
+        from hxdpc.targets import make_sephirot_executor
+        executor = make_sephirot_executor(program, clock_mhz=clock_mhz)
+    return program, programs, executor if executor is not None else target
+
+
 def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None, results=None,
                 out_dir=None, dump_maps=None, events=None, ctx_path=None, clock=None, seed=0,
                 fib_path=None, section=None, clock_mhz=DEFAULT_CLOCK_MHZ, executor=None,
@@ -106,7 +144,6 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
     from emulator.runtime.fib import parse_fib
     from emulator.runtime.results import result_line
     from emulator.runtime.session import Session
-    from hxdpc.loader import load, load_all
 
     maps_json = _read_json(maps_path, "the maps preset")
     ctx = _read_json(ctx_path, "the packet context")
@@ -114,12 +151,8 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
         pcapio.check_ctx(ctx, ctx_path)
     fib_json = _read_json(fib_path, "the FIB")
     fib = parse_fib(fib_json, fib_path) if fib_json is not None else None
-    program = load(prog, section)
-    try:
-        programs = {p.name: p for p in load_all(prog)}
-    except InputError:
-        programs = {}
-    session = Session(program, executor=executor if executor is not None else target, maps=maps_json,
+    program, programs, executor = _program_and_executor(prog, section, target, executor, clock_mhz)
+    session = Session(program, executor=executor, maps=maps_json,
                       clock_ns=clock, seed=seed or 0, fib=fib, ctx=ctx, programs=programs,
                       maps_source=maps_path or "MAPS.json")
     stats = Stats()
@@ -153,6 +186,7 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
         if dump_maps:
             _write_json(dump_maps, session.dump_maps())
         stats.lru_first_eviction = dict(session.lru_first_eviction)
+        stats.stream = getattr(session.executor, "stats", None)
     return stats
 
 
@@ -204,7 +238,11 @@ def command(prog, pcap, target, maps_path, results, out_dir, dump_maps, events, 
         click.echo(f"packets: {st.packets} ({', '.join(f'{k} {v}' for k, v in data['actions'].items())})")
         click.echo(f"errors: {st.errors}, refused by the test-run's rules: {st.refused}")
         click.echo(f"instructions per packet: {data['insns_per_packet']}")
-        if data.get("cycles_per_packet") is not None:
+        stream = getattr(st, "stream", None)
+        if stream is not None:
+            from emulator.sephirot import format_stats
+            click.echo(format_stats(stream).rstrip("\n"))
+        elif data.get("cycles_per_packet") is not None:
             click.echo(f"cycles per packet: {data['cycles_per_packet']} at {clock_mhz} MHz "
                        f"= {data['mpps']} Mpps")
         for name, idx in sorted(getattr(st, "lru_first_eviction", {}).items()):

@@ -69,8 +69,16 @@ def target_side(r) -> Side:
                 bytes(getattr(r, "meta", None) or b""), r.error)
 
 
-def keys_of(dump: dict, names: list[str]) -> dict[str, set]:
-    return {n: {e["key"] for e in dump.get(n, [])} for n in names}
+def target_keys(session, names: list[str]) -> dict[str, set]:
+    """Keys of the named maps on the target (only those maps: this runs after every packet)."""
+    out = {}
+    for n in names:
+        try:
+            entries = session.mapset.by_name(n).dump()
+        except (AttributeError, KeyError):
+            entries = session.dump_maps().get(n, [])
+        out[n] = {e["key"] for e in entries}
+    return out
 
 
 # -- what cannot be reproduced ------------------------------------------------------------
@@ -105,9 +113,13 @@ class Verifier:
 
     def run(self) -> Report:
         inp = self.inp
-        with open(inp.prog, "rb") as f:
-            if f.read(4) != b"\x7fELF":
-                raise InputError(inp.prog, "verify needs an ELF object (the kernel loads its maps and relocations)")
+        try:
+            with open(inp.prog, "rb") as f:
+                magic = f.read(4)
+        except OSError as e:
+            raise InputError(inp.prog, f"cannot read: {e.strerror or e}") from None
+        if magic != b"\x7fELF":
+            raise InputError(inp.prog, "verify needs an ELF object (the kernel loads its maps and relocations)")
         maps_json = read_json(inp.maps_path, "the maps preset")
         if maps_json is not None and not isinstance(maps_json, dict):
             raise InputError(inp.maps_path, "expected an object {map name: [entries]}")
@@ -121,7 +133,7 @@ class Verifier:
         target_fib = parse_fib(fib, inp.fib_path) if fib is not None else None
         packets = list(pcapio.read_packets(inp.pcap, ctx_json))
         helpers = program_helpers(program, programs.values())
-        types = K.object_map_types(inp.prog)
+        types = {m.name: m.type for m in program.maps}
         self.nondet = nondeterminism_reason(helpers)
         lru = sorted(n for n, t in types.items() if t in K.LRU_TYPES)
 
@@ -166,8 +178,8 @@ class Verifier:
             return f"the kernel's FIB could not reproduce --fib ({problem})" if uses_fib else ""
         stack.callback(ns.close)
         ns.enter()
-        self.report.notes.append(f"the kernel ran in network namespace {ns.name} "
-                                 f"(devices: {', '.join(str(i) for i in sorted(ns.plan.ifaces)) or 'lo only'})")
+        self.report.notes.append("the kernel ran in a private network namespace (devices: ifindex "
+                                 + ", ".join(str(i) for i in [1] + sorted(ns.plan.ifaces)) + ")")
         if uses_fib and ns.problems:
             return "the kernel's FIB could not reproduce --fib: " + "; ".join(ns.problems)
         for pb in ns.problems:
@@ -193,7 +205,7 @@ class Verifier:
         tr = session.run(p)
         if lru:
             watch.update(index, {m: {k.hex() for k in kernel.map_keys(m)} for m in lru},
-                         keys_of(session.dump_maps(), lru))
+                         target_keys(session, lru))
         item = f"packet {index}"
         if kr.error is not None and kr.refused_for_context:
             self.report.outcomes.append(Outcome(item, SKIPPED, reason=(

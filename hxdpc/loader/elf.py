@@ -74,7 +74,7 @@ class CodeSection:
     relocations: list[Relocation]      # sorted by offset
     index: int = 0                     # ELF section index
     labels: list[tuple[str, int]] = field(default_factory=list)  # every named symbol (FUNC + local labels)
-    functions: list[FuncRange] = field(default_factory=list)
+    functions: list[FuncRange] = field(default_factory=list)   # never empty for a non-empty section
 
     def slots(self) -> list[int]:
         return slot_offsets(self.insns)
@@ -108,7 +108,7 @@ class ElfObject:
         self.path = path
         self.data = data
         self.elf = elf
-        self._sections = []     # index -> (name, header dict)
+        self._sections = []     # index -> (name, pyelftools Section)
         self._symbols: list[Symbol] = []
         self._code: Optional[list[CodeSection]] = None
         self._relocs: dict[int, list[tuple[int, int, Symbol, Optional[int]]]] = {}
@@ -290,6 +290,8 @@ class ElfObject:
 
         syms = sorted(self.symbols_in(index), key=lambda s: (s.value, s.name))
         funcs = [s for s in syms if s.type == "FUNC"]
+        if not funcs:   # hand-written or old objects: global untyped symbols name the programs
+            funcs = [s for s in syms if s.type == "NOTYPE" and s.bind == "GLOBAL" and s.name]
         for s in syms:
             if s.type in ("FUNC", "NOTYPE") and s.name and (s.value % 8 or s.value // 8 > nslots):
                 raise InputError(where, f"symbol {s.name!r} at byte offset {s.value} is not an instruction boundary")
@@ -307,11 +309,15 @@ class ElfObject:
             else:
                 later = [v for v in starts if v > s.value]
                 end_b = later[0] if later else len(raw)
-            end = slot_to_index[end_b // 8] if end_b // 8 in slot_to_index else len(insns)
+            end = len(insns) if end_b // 8 == nslots else at(end_b, f"end of function {s.name!r}")
             ranges.append(FuncRange(s.name, start, end, s.bind))
         relocs = [Relocation(off, at(off, f"relocation {RELOC_NAMES.get(t, t)}"), t, sym, add)
                   for off, t, sym, add in self.relocations_for(index)]
-        return CodeSection(name=name, insns=insns, symbols=[(f.name, f.start) for f in ranges],
+        symbols = [(f.name, f.start) for f in ranges]
+        if not ranges and insns:   # no function symbol: the section is one function
+            at0 = [n for n, k in labels if k == 0]
+            ranges = [FuncRange(at0[0] if at0 else name, 0, len(insns), "LOCAL")]
+        return CodeSection(name=name, insns=insns, symbols=symbols,
                            relocations=relocs, index=index, labels=labels, functions=ranges)
 
     def code_section(self, name: str) -> CodeSection:

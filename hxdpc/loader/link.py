@@ -42,9 +42,11 @@ def entry_points(sections: list[CodeSection]) -> list[Entry]:
     for c in sections:
         if c.name == ".text" and len(all_funcs) > 1:
             continue
-        funcs = c.functions or [FuncRange(c.name, 0, len(c.insns))]
-        out.extend(Entry(c, f) for f in funcs)
+        out.extend(Entry(c, f) for f in c.functions)
     return out
+
+
+Placed = tuple  # (CodeSection, FuncRange, index in the linked program) of a newly placed function
 
 
 class Linker:
@@ -60,8 +62,19 @@ class Linker:
         self.out_slots: list[int] = []
         self.placed: dict[tuple[int, int], int] = {}   # (shndx, func start index) -> out index
         self.functions: list[Function] = []
-        self._append(entry.section, entry.func)
-        return Program(name=entry.func.name, insns=self.out, maps=self.maps.maps,
+        # depth-first like libbpf, with an explicit stack (no recursion limit on hostile input)
+        stack = [(entry.section, entry.func, self._place(entry.section, entry.func), entry.func.start)]
+        while stack:
+            sec, func, base, k = stack.pop()
+            relocs = {r.index: r for r in sec.relocations if func.start <= r.index < func.end}
+            while k < func.end:
+                placed = self._relocate(sec, k, base + k - func.start, relocs.get(k))
+                k += 1
+                if placed is not None:      # finish the new function first, then come back
+                    stack.append((sec, func, base, k))
+                    stack.append((*placed, placed[1].start))
+                    break
+        return Program(name=entry.func.name, insns=self.out, maps=list(self.maps.maps),
                        functions=self.functions, section=entry.section.name, license=license,
                        path=self.path)
 
@@ -69,7 +82,8 @@ class Linker:
     def _where(self, sec: CodeSection, index: int) -> str:
         return f"{self.path}: section {sec.name}, insn {index} (byte offset {self._slots[sec.index][index] * 8})"
 
-    def _append(self, sec: CodeSection, func: FuncRange) -> int:
+    def _place(self, sec: CodeSection, func: FuncRange) -> int:
+        """Copy a function to the end of the program; its index there."""
         base = len(self.out)
         self.placed[(sec.index, func.start)] = base
         self.functions.append(Function(func.name, base, sec.name))
@@ -78,23 +92,21 @@ class Linker:
             self.out.append(ins)
             self.out_slots.append(slot)
             slot += ins.slots
-        relocs = {r.index: r for r in sec.relocations if func.start <= r.index < func.end}
-        for k in range(func.start, func.end):
-            self._relocate(sec, k, base + k - func.start, relocs.get(k))
         return base
 
-    def _relocate(self, sec: CodeSection, k: int, at: int, rel: Optional[Relocation]) -> None:
+    def _relocate(self, sec: CodeSection, k: int, at: int, rel: Optional[Relocation]) -> Optional[Placed]:
+        """Relocate out[at] (instruction k of sec); a function it placed, to be processed next."""
         ins = self.out[at]
         is_call = ins.opcode == OP_CALL
         if rel is None and not (is_call or ins.opcode == OP_LDDW):
-            return
+            return None
         where = self._where(sec, k)
         is_call = ins.opcode == OP_CALL
         if rel is not None:
             if rel.type == R_BPF_64_64:
                 if ins.opcode != OP_LDDW:
                     raise InputError(where, f"R_BPF_64_64 against {rel.symbol.name!r} on a non-lddw instruction")
-                self._relocate_lddw(sec, k, at, rel, where)
+                return self._relocate_lddw(at, rel, where)
             elif rel.type == R_BPF_64_32:
                 if not is_call:
                     raise InputError(where, f"R_BPF_64_32 against {rel.symbol.name!r} on a non-call instruction")
@@ -105,18 +117,17 @@ class Linker:
                 tsec = self._code_of(rel, where)
                 if rel.symbol.value % 8:
                     raise InputError(where, f"call target {rel.symbol.name!r} is not 8-byte aligned")
-                self._link_code(at, tsec, rel.symbol.value // 8 + ins.imm + 1, where)
-            else:
-                raise InputError(where, f"unsupported relocation {rel.type_name} ({rel.type}) "
-                                        f"against {rel.symbol.name!r}")
-            return
+                return self._link_code(at, tsec, rel.symbol.value // 8 + ins.imm + 1, where)
+            raise InputError(where, f"unsupported relocation {rel.type_name} ({rel.type}) "
+                                    f"against {rel.symbol.name!r}")
         if is_call and ins.src == CALL_LOCAL:
             # a call inside one section needs no relocation: imm is relative to the section
-            self._link_code(at, sec, self._slots[sec.index][k] + 1 + ins.imm, where)
+            return self._link_code(at, sec, self._slots[sec.index][k] + 1 + ins.imm, where)
         elif is_call and ins.src == CALL_KFUNC:
             raise InputError(where, "kfunc call without relocation is not supported")
         elif ins.opcode == OP_LDDW and ins.src == LDDW_FUNC:
             raise InputError(where, "function address (lddw src=4) without relocation")
+        return None
 
     def _code_of(self, rel: Relocation, where: str) -> CodeSection:
         tsec = self.by_index.get(rel.symbol.shndx)
@@ -125,7 +136,7 @@ class Linker:
                                     f"{rel.symbol.section or rel.symbol.shndx!r}, which holds no code")
         return tsec
 
-    def _relocate_lddw(self, sec: CodeSection, k: int, at: int, rel: Relocation, where: str) -> None:
+    def _relocate_lddw(self, at: int, rel: Relocation, where: str) -> Optional[Placed]:
         ins, sym = self.out[at], rel.symbol
         lo = ins.imm & 0xFFFFFFFF
         lo_s = lo - (1 << 32) if lo >> 31 else lo
@@ -146,26 +157,27 @@ class Linker:
             if sym.value % 8 or lo_s % 8:
                 raise InputError(where, f"function address {sym.name!r} is not 8-byte aligned")
             self.out[at] = ins.with_(src=LDDW_FUNC)   # libbpf marks it so (bpf_object__relocate)
-            self._link_code(at, self.by_index[sym.shndx], (sym.value + lo_s) // 8, where)
+            return self._link_code(at, self.by_index[sym.shndx], (sym.value + lo_s) // 8, where)
         else:
             raise InputError(where, f"relocation against {sym.name!r} in section {sym.section!r}, "
                                     "which is neither a map, global data nor code")
+        return None
 
-    def _link_code(self, at: int, tsec: CodeSection, target_slot: int, where: str) -> None:
+    def _link_code(self, at: int, tsec: CodeSection, target_slot: int, where: str) -> Optional[Placed]:
         tidx = self._slot_index[tsec.index].get(target_slot)
         func = next((f for f in tsec.functions if f.start == tidx), None) if tidx is not None else None
-        if func is None and tidx == 0 and not tsec.functions:
-            func = FuncRange(tsec.name, 0, len(tsec.insns))
         if func is None:
             raise InputError(where, f"call/function reference to slot {target_slot} of section "
                                     f"{tsec.name}, where no function starts")
-        key = (tsec.index, func.start)
-        dest = self.placed.get(key)
+        dest = self.placed.get((tsec.index, func.start))
+        placed = None
         if dest is None:
-            dest = self._append(tsec, func)
+            dest = self._place(tsec, func)
+            placed = (tsec, func, dest)
         ins = self.out[at]
         rel = self.out_slots[dest] - self.out_slots[at] - 1
         if ins.opcode == OP_LDDW:
             self.out[at] = ins.with_(imm=rel & 0xFFFFFFFF | (ins.imm & ~0xFFFFFFFF & 0xFFFFFFFFFFFFFFFF))
         else:
             self.out[at] = ins.with_(imm=rel)
+        return placed

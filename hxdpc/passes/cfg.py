@@ -82,18 +82,15 @@ def _graph(blocks: list[Block]) -> CFG:
     return CFG(blocks, g)
 
 
-def rebuild(cfg: CFG) -> CFG:
-    """Recompute edges after ops changed (blocks keep their layout)."""
-    return build_cfg(Func([o for b in cfg.blocks for o in b.ops]))
-
-
 def reachable(cfg: CFG) -> set[int]:
     return set(nx.descendants(cfg.graph, 0)) | {0} if cfg.blocks else set()
 
 
 def dominators(cfg: CFG) -> dict[int, int]:
     """Immediate dominators of the blocks reachable from the entry."""
-    return nx.immediate_dominators(cfg.graph, 0)
+    idom = dict(nx.immediate_dominators(cfg.graph, 0))
+    idom.setdefault(0, 0)
+    return idom
 
 
 def post_dominators(cfg: CFG) -> dict[int, int]:
@@ -103,14 +100,16 @@ def post_dominators(cfg: CFG) -> dict[int, int]:
     for n in cfg.graph.nodes:
         if cfg.graph.out_degree(n) == 0:
             r.add_edge(EXIT_NODE, n)
-    return nx.immediate_dominators(r, EXIT_NODE)
+    idom = dict(nx.immediate_dominators(r, EXIT_NODE))
+    idom.setdefault(EXIT_NODE, EXIT_NODE)
+    return idom
 
 
 def _dom_sets(idom: dict[int, int]) -> dict[int, set[int]]:
     out = {}
     for n in idom:
         s, x = {n}, n
-        while idom[x] != x:
+        while x in idom and idom[x] != x:
             x = idom[x]
             s.add(x)
         out[n] = s

@@ -16,7 +16,7 @@ from typing import Optional
 
 from hxdpc.passes.absval import PACKET, Val, per_op_values
 from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import Func, Op, effects, fresh_id, remove_ops
+from hxdpc.passes.ir import Func, Op, effects, remove_ops
 from isa.insn import Insn
 from isa.opcodes import (ALU3_OPS, ALU_OPS, M64, OP_ALU3_32_K, OP_ALU3_32_X, OP_ALU3_64_K, OP_ALU3_64_X,
                          OP_LDX48, OP_PEXIT, OP_STX48, Kind, lookup, sext)
@@ -66,17 +66,34 @@ def three_operand(func: Func) -> tuple[Func, int]:
 
 
 def param_exit(func: Func) -> tuple[Func, int]:
+    """``exit`` with a constant r0, and ``goto L`` where L is an ``exit`` and r0 is constant
+    at the goto (the shared exit block is duplicated into its predecessor)."""
     vals = per_op_values(build_cfg(func))
+    index = func.index()
     n = 0
     ops = []
     for o in func.ops:
         v = vals.get(o.id)
-        if o.kind == Kind.EXIT and v is not None and v[0] is not None and v[0][0] == "const" \
-                and v[0][1] < 1 << 31:
-            o = o.with_(insn=Insn(OP_PEXIT, imm=v[0][1]))
+        k = _const_r0(v)
+        if k is not None and (o.kind == Kind.EXIT or o.kind == Kind.JA and _goes_to_exit(func, index, o)):
+            o = o.with_(insn=Insn(OP_PEXIT, imm=k), target=None)
             n += 1
         ops.append(o)
     return Func(ops, func.name, func.notes), n
+
+
+def _const_r0(v) -> Optional[int]:
+    if v is None or v[0] is None or v[0][0] != "const" or v[0][1] >= 1 << 31:
+        return None
+    return v[0][1]
+
+
+def _goes_to_exit(func: Func, index: dict, o: Op) -> bool:
+    seen = set()
+    while o.kind == Kind.JA and o.id not in seen:
+        seen.add(o.id)
+        o = func.ops[index[o.target]]
+    return o.kind == Kind.EXIT
 
 
 def narrow_lddw(func: Func) -> tuple[Func, int]:

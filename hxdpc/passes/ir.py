@@ -13,7 +13,7 @@ from typing import Optional
 
 from hxdpc.errors import InputError
 from isa.insn import Insn, branch_target, slot_offsets
-from isa.opcodes import (ALU_OPS, CALL_HELPER, Kind, OP_ALU3_32_X, OP_ALU3_64_X, OpSpec, lookup)
+from isa.opcodes import Kind, OP_ALU3_32_X, OP_ALU3_64_X, OpSpec, lookup
 from isa.program import Program
 
 _ids = count(1_000_000)
@@ -158,12 +158,6 @@ def effects(op: Op) -> Effects:
     return Effects(frozenset(R), frozenset(W), load, store, k in CALLS)
 
 
-def has_side_effect(op: Op) -> bool:
-    """Stores, atomics, calls and exits change what the world sees; loads may fault."""
-    e = effects(op)
-    return bool(e.store or e.load or e.call) or op.kind in ENDS + (Kind.CALL_LOCAL,)
-
-
 @dataclass
 class Func:
     """A linear instruction list with symbolic targets (entry first)."""
@@ -197,18 +191,6 @@ def lift(program: Program, start: int = 0, end: Optional[int] = None, where: str
     return Func(ops, program.name)
 
 
-def mov_imm(dst: int, imm: int) -> Insn:
-    return Insn(0xB7, dst=dst, imm=imm)
-
-
-def alu64_k(op: str, dst: int, imm: int) -> Insn:
-    return Insn(0x07 | ALU_OPS[op], dst=dst, imm=imm)
-
-
-def is_helper_call(op: Op, num: Optional[int] = None) -> bool:
-    return op.kind == Kind.CALL and op.insn.src == CALL_HELPER and (num is None or op.insn.imm == num)
-
-
 def remove_ops(func: Func, ids: set[int]) -> Func:
     """Delete ops; a jump to a deleted op goes to the next surviving op in layout."""
     if not ids:
@@ -224,22 +206,8 @@ def remove_ops(func: Func, ids: set[int]) -> Func:
             redirect[p] = o.id
         pending = []
         kept.append(o)
-    if pending:  # deleted ops at the very end: nothing can jump there in a valid program
+    if pending and (any(o.target in pending for o in kept) or (kept and falls_through(kept[-1])
+                                                                and kept[-1].insn is not None)):
         raise InputError(func.name, "code falls off the end of the program")
     out = [o.with_(target=redirect.get(o.target, o.target)) if o.target is not None else o for o in kept]
-    return Func(out, func.name, func.notes)
-
-
-def replace_op(func: Func, op_id: int, new: list[Op]) -> Func:
-    """Replace one op by a sequence; jumps to it go to the first new op (which keeps its id)."""
-    out: list[Op] = []
-    for o in func.ops:
-        if o.id == op_id:
-            if new:
-                new = [new[0].with_(id=op_id)] + list(new[1:])
-            out.extend(new)
-        else:
-            out.append(o)
-    if not new:
-        return remove_ops(Func([o for o in func.ops], func.name, func.notes), {op_id})
     return Func(out, func.name, func.notes)

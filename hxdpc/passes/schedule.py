@@ -16,7 +16,7 @@ from hxdpc.errors import InputError
 from hxdpc.passes.absval import block_live_in, per_op_values
 from hxdpc.passes.cfg import CFG
 from hxdpc.passes.ddg import build_ddg, heights
-from hxdpc.passes.ir import CALLS, BoundsMarker, Op, effects, ends_block, is_control
+from hxdpc.passes.ir import BoundsMarker, Op, effects, ends_block, is_control
 from isa.image import BoundsCheck, Image
 from isa.insn import Insn
 from isa.opcodes import Kind, sext
@@ -143,7 +143,7 @@ def _schedule_unit(ops: list[Op], vals, sch: Schedule, incoming, spec_ok: dict) 
             progress = True
         r += 1
         if r > 4 * len(ops) + 8:
-            raise AssertionError("scheduler made no progress (internal error)")
+            raise InputError(f"op {ops[0].orig}", "internal compiler error: the scheduler made no progress")
     for n in sorted((n for n in place if ops[n].marker is not None), key=lambda n: (place[n][0], n)):
         sch.markers.append((base + place[n][0], ops[n].marker))
     last = max(p[0] for p in place.values()) + 1
@@ -207,7 +207,7 @@ def _fit(n: int, ops: list[Op], g, place, row: list, r: int, incoming, lanes: in
     return None
 
 
-def to_image(sch: Schedule, cfg: CFG, maps=None, name: str = "", depth: int = 256) -> Image:
+def to_image(sch: Schedule, cfg: CFG, maps=None, name: str = "") -> Image:
     """Rows of Insns with branch offsets counted in rows, and the bounds checks."""
     start_of = {}
     for b, block in enumerate(cfg.blocks):

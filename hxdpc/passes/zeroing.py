@@ -10,7 +10,7 @@ receive a stack pointer clear everything.
 """
 from __future__ import annotations
 
-from hxdpc.passes.absval import POINTERS, State, Val, forward, meet, per_op_values, transfer, entry_state
+from hxdpc.passes.absval import POINTERS, State, Val, entry_state, forward, meet, transfer
 from hxdpc.passes.cfg import build_cfg
 from hxdpc.passes.ir import CALLS, Func, Op, effects, remove_ops
 from isa.opcodes import Kind
