@@ -13,9 +13,11 @@ instruction for instruction by tests; only the speed differs.  How (docs/interpr
 - registers are local variables, immediates are folded into constants, and the simple
   ALU ops and jump conditions are inline expressions; the rarer ones (sdiv, smod,
   movsx, byte swaps, atomics) call the semantics functions of isa.opcodes;
-- a load or store first checks the stack bounds (constants), then a one-entry cache of
-  the last region loaded from (and one for stores), and falls back to ``env.mem``, which
-  refills the cache; the caches are emptied after each helper call, since a helper may
+- a load through r10 with a constant offset inside one frame indexes the stack buffer
+  directly (when the program never writes r10); any other load or store checks a
+  one-entry cache of the last region loaded from (one for stores), the stack bounds and
+  a cache of the last hook region (the context), and falls back to ``env.mem``, which
+  refills the caches; they are emptied after each helper call, since a helper may
   change the regions (adjust_head);
 - faults keep no bookkeeping on the hot path: the traceback's line number in the
   generated code tells which instruction faulted.
@@ -40,6 +42,7 @@ S64 = 1 << 63
 S32 = 1 << 31
 MAXF = layout.MAX_CALL_FRAMES
 _TOP = layout.STACK_TOP
+MAX_NESTING = 40          # inlined arms within one another (Python allows 100 indentation levels)
 
 _U = {2: struct.Struct("<H"), 4: struct.Struct("<I"), 8: struct.Struct("<Q")}
 _I = {2: struct.Struct("<h"), 4: struct.Struct("<i")}
@@ -172,19 +175,48 @@ class _Gen:
             ok[i] and ((code.specs[i].kind in _WRITES_DST and code.insns[i].dst == 10)
                        or (code.specs[i].kind == Kind.ATOMIC and code.insns[i].src == 10))
             for i in range(self.n))
-        labels = {0} | {i for i in extra_labels if 0 <= i < self.n}
+        # labels: where an arm starts.  Entry, call targets, return points and callback entries
+        # are reached through the dispatch; so is a jump target with several ways in.  A jump
+        # target with exactly one way in (that jump) is emitted inside the jump's `if`.
+        required = {0} | {i for i in extra_labels if 0 <= i < self.n}
+        ways_in: dict[int, int] = {}
         for i in range(self.n):
             if not ok[i]:
                 continue
-            t = code.targets[i]
-            if t is not None:
-                labels.add(t)
-            if code.specs[i].kind == Kind.CALL_LOCAL and i + 1 < self.n:
-                labels.add(i + 1)
-        self.labels = sorted(labels) if self.n else []
-        self.label_set = set(self.labels)
+            kind, t = code.specs[i].kind, code.targets[i]
+            if kind in (Kind.JA, Kind.JCOND) and t is not None:
+                ways_in[t] = ways_in.get(t, 0) + 1
+            elif t is not None:          # call_local target, lddw function address
+                required.add(t)
+            if kind == Kind.CALL_LOCAL and i + 1 < self.n:
+                required.add(i + 1)
+            if kind not in _NO_FALLTHROUGH and i + 1 < self.n:
+                ways_in[i + 1] = ways_in.get(i + 1, 0) + 1
+        jump_targets = {code.targets[i] for i in range(self.n) if ok[i] and code.targets[i] is not None
+                        and code.specs[i].kind in (Kind.JA, Kind.JCOND)}
+        self.label_set = required | jump_targets if self.n else set()
+        self.inline = {t for t in jump_targets if ways_in.get(t, 0) == 1 and t not in required}
+        self._plan_nesting()
+        self.labels = sorted(self.label_set - self.inline)
         self.k = 0        # instructions of the current arm executed since `n` was last updated
         self.rest = 0     # instructions left in the current arm after the one being emitted
+
+    def _plan_nesting(self) -> None:
+        """Inlined arms nest one level each: past MAX_NESTING, an arm goes through the dispatch
+        (Python limits indentation)."""
+        todo = sorted(self.label_set - self.inline)
+        while todo:
+            stack = [(todo.pop(), 0)]
+            while stack:
+                start, depth = stack.pop()
+                for i in self._chain(start):
+                    t = self.c.targets[i]
+                    if t in self.inline and self.c.specs[i].kind in (Kind.JA, Kind.JCOND):
+                        if depth >= MAX_NESTING:
+                            self.inline.discard(t)
+                            todo.append(t)
+                        else:
+                            stack.append((t, depth + 1))
 
     # -- output helpers
     def emit(self, ind: int, text: str) -> None:
@@ -313,10 +345,15 @@ class _Gen:
         t = self.c.targets[i]
         if t is None:
             self.emit(ind, "raise Fault('jump target is outside the program or inside an lddw')")
-        else:
-            self._sync(ind)
-            self.emit(ind, f"bb = {t}")
-            self.emit(ind, "continue")
+            return
+        self._sync(ind)
+        if t in self.inline:
+            saved = (self.k, self.rest, self.cur)
+            self._arm(t, ind)
+            self.k, self.rest, self.cur = saved
+            return
+        self.emit(ind, f"bb = {t}")
+        self.emit(ind, "continue")
 
     def k_ja(self, i, ins, spec, ind):
         self._goto(i, ind)
@@ -410,11 +447,12 @@ class _Gen:
         if fo is not None:
             self.emit(ind, f"{d} = {tmpl.format(b='S', o=f'({fo})')}")
             return
+        # packet / map value first: stack accesses mostly go through r10 (above)
         self.emit(ind, f"a = {self._addr(ins.src, ins.off)}")
-        self.emit(ind, f"if {_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}:")
-        self.emit(ind + 1, f"{d} = {tmpl.format(b='S', o=f'a - {_h(STACK_BASE)}')}")
-        self.emit(ind, f"elif PB <= a <= PE - {size}:")
+        self.emit(ind, f"if PB <= a <= PE - {size}:")
         self.emit(ind + 1, f"{d} = {tmpl.format(b='P', o='a - PB')}")
+        self.emit(ind, f"elif {_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}:")
+        self.emit(ind + 1, f"{d} = {tmpl.format(b='S', o=f'a - {_h(STACK_BASE)}')}")
         bits = size * 8
         sx_fix = f"{d} = (({d} ^ {_h(1 << (bits - 1))}) - {_h(1 << (bits - 1))}) & M64"
         self.emit(ind, f"elif HB <= a <= HE - {size}:")
@@ -440,10 +478,10 @@ class _Gen:
             self.emit(ind, _STORE[size].format(b="S", o=f"({fo})", v=value))
             return
         self.emit(ind, f"a = {self._addr(ins.dst, ins.off)}")
-        self.emit(ind, f"if {_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}:")
-        self.emit(ind + 1, _STORE[size].format(b="S", o=f"a - {_h(STACK_BASE)}", v=value))
-        self.emit(ind, f"elif WB <= a <= WE - {size}:")
+        self.emit(ind, f"if WB <= a <= WE - {size}:")
         self.emit(ind + 1, _STORE[size].format(b="W", o="a - WB", v=value))
+        self.emit(ind, f"elif {_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}:")
+        self.emit(ind + 1, _STORE[size].format(b="S", o=f"a - {_h(STACK_BASE)}", v=value))
         self.emit(ind, f"elif PW and PB <= a <= PE - {size}:")     # e.g. a counter just loaded
         self.emit(ind + 1, _STORE[size].format(b="P", o="a - PB", v=value))
         self.emit(ind, "else:")

@@ -43,7 +43,8 @@ def u32(n: int) -> bytes:
 
 
 def entries(pairs) -> list[dict]:
-    rows = [{"key": k.hex(), "value": v.hex()} for k, v in pairs]
+    """Rows of (key bytes, value bytes or, for a prog_array, the program's name)."""
+    rows = [{"key": k.hex(), "value": v if isinstance(v, str) else v.hex()} for k, v in pairs]
     keys = [r["key"] for r in rows]
     if len(set(keys)) != len(keys):
         raise ValueError("duplicate keys in a preset")
@@ -129,7 +130,12 @@ def katran_lb() -> dict:
             "ctl_array": entries([(u32(0), ctl)])}
 
 
+def xdp_tailcall() -> dict:
+    return {"jmp_table": entries([(u32(0), "xdp_ipv4"), (u32(1), "xdp_ipv6")])}
+
+
 PRESETS = {
+    "xdp_tailcall": xdp_tailcall,
     "redirect_map": redirect_map,
     "rxq_info": rxq_info,
     "router_ipv4": router_ipv4,

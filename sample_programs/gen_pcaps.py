@@ -646,6 +646,18 @@ def gen_katran_lb(r):
             "hostile": hostile(r, seeds)}
 
 
+def gen_xdp_tailcall(r):
+    normal = mixed_traffic(r, 100)
+    for i in range(20):
+        vlans = [(), ((0x8100, 9),), ((0x88A8, 1), (0x8100, 2))][i % 3]
+        normal.append(v4frame(rand_v4(r), "203.0.113.3", 17, 1000 + i, 53, 64, ttl=i % 3,
+                              vlans=vlans))
+        normal.append(v6frame(rand_v6(r), "2001:db8:99::3", 6, 1000 + i, 80, 90, hlim=i % 3,
+                              vlans=vlans))
+    return {"normal": normal, "flows": generic_flows(r, 200),
+            "hostile": hostile(r, std_seeds())}
+
+
 def gen_ubench(r):
     return {"normal": calibration_flow(100), "flows": generic_flows(r, 200),
             "hostile": hostile(r, std_seeds())}
@@ -654,6 +666,7 @@ def gen_ubench(r):
 PROGRAMS: dict[str, Callable[[random.Random], dict]] = {
     "xdp1": gen_xdp1,
     "xdp2": gen_xdp2,
+    "xdp_tailcall": gen_xdp_tailcall,
     "xdp_adjust_tail": gen_xdp_adjust_tail,
     "router_ipv4": gen_router_ipv4,
     "router_fib": gen_router_fib,

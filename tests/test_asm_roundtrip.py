@@ -22,7 +22,7 @@ def insns(draw):
     return canonical(insn)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(insns())
 def test_text_round_trip(insn):
     assert decode(encode([insn])) == [insn]
@@ -36,7 +36,7 @@ def test_text_round_trip(insn):
         assert plain == insn
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(insns(), min_size=1, max_size=30))
 def test_listing_round_trip(prog):
     """asm -> disasm (llvm-objdump layout) -> asm gives the same instructions."""
@@ -76,7 +76,7 @@ def images(draw):
     return Image(rows=rows, lanes=lanes, maps=draw(st.lists(MAPS, max_size=3)), bounds=bounds, name=name)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(images())
 def test_row_syntax_round_trip(image):
     text = format_rows(image)

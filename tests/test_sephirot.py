@@ -315,3 +315,18 @@ def test_trace_of_one_packet():
     text = sep.format_trace(1)
     assert "row 0" in text and "branch taken -> row 3" in text and "exit r0 = 2" in text
     assert "r0=0x2" in text
+
+
+# ---------------------------------------------------------------- the artifact's images
+
+@pytest.mark.parametrize("rom,action,cycles", [("XDP_DROP.bin", 1, 7), ("XDP_DROP_early_exit.bin", 1, 3),
+                                               ("XDP_TX_early_exit.bin", 3, 3), ("XDP_DROP_delay.bin", 1, 3)])
+def test_artifact_roms_give_their_actions(rom, action, cycles):
+    from isa.imagefmt import read_image
+    from tests.conftest import ARTIFACTS
+    path = ARTIFACTS / "roms" / rom
+    if not path.exists():
+        pytest.skip("../shared is not beside the checkout")
+    res, sep = run_stream(read_image(path), n=10)
+    assert [r.action for r in res] == [action] * 10 and all(r.error is None for r in res)
+    assert sep.stats.cycles_per_packet == cycles
