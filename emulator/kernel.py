@@ -15,7 +15,7 @@ import ctypes
 import errno as errno_mod
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from elftools.elf.elffile import ELFFile

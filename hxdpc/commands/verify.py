@@ -18,7 +18,7 @@ from typing import Any, Optional
 import click
 
 from emulator import kernel as K
-from emulator.kernel_compare import (FAILED, PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
+from emulator.kernel_compare import (PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
                                      excuse, map_diffs, packet_diffs, program_helpers)
 from hxdpc.errors import InputError
 
