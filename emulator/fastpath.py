@@ -32,10 +32,11 @@ from typing import Optional
 from emulator import interpreter, layout
 from emulator.env import Env, ProgramExit, RunResult, TailCall
 from emulator.interpreter import (DEFAULT_BUDGET, STACK_BASE, STACK_BYTES, DecodeCache, Decoded,
-                                  Stop, callback_index, decode_program, execute, frame_top,
+                                  Stop, callback_index, decode_program, execute, frame_top, new_stack,
                                   packet_bounds)
 from emulator.memory import Fault, Memory, Region
-from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, OpSpec, alu, atomic, endian, movsx)
+from isa.opcodes import (ATOMIC_OPS, LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, OpSpec, alu, atomic, endian,
+                         movsx)
 from isa.program import Program
 
 S64 = 1 << 63
@@ -365,8 +366,8 @@ class _Gen:
 
     def _helper(self, i: int, num: str, ind: int) -> None:
         self.emit(ind, f"st.n = n + {self.k}; st.depth = depth")
-        self.emit(ind, f"r0 = int(helper({num}, (r1, r2, r3, r4, r5), caller)) & M64")
-        self.emit(ind, "n = st.n; P = W = b''; PB = WB = HB = 1; PE = WE = HE = 0; HK = None; PW = False")
+        self.emit(ind, f"r0 = helper({num}, (r1, r2, r3, r4, r5), caller) & M64")
+        self.emit(ind, "n = st.n; PB = WB = HB = 1; PE = WE = HE = 0")   # caches emptied
         self.k = 0
         if self.rest:   # a callback may have used up budget: check again for the rest of the arm
             self._budget_check(i + 1, self.rest, ind)
@@ -497,13 +498,28 @@ class _Gen:
     k_stx48 = k_stx
 
     def k_atomic(self, i, ins, spec, ind):
-        call = (f"st.atomic({spec.op!r}, {self._addr(ins.dst, ins.off)}, {spec.size}, r{ins.src}, r0, "
+        call = (f"st.atomic({spec.op!r}, a, {spec.size}, r{ins.src}, r0, "
                 f"{spec.width}, {ins.src == 0})")
-        if ins.src == 0:
-            self.emit(ind, f"r0 = {call}[1]")   # src is r0: the r0 result says what r0 ends as
-        else:
-            self.emit(ind, f"r{ins.src}, r0 = {call}")
-        # an atomic may have written any cached region: keep the caches, they share the bytes
+        slow = f"r0 = {call}[1]" if ins.src == 0 else f"r{ins.src}, r0 = {call}"
+        self.emit(ind, f"a = {self._addr(ins.dst, ins.off)}")
+        base = spec.op.removeprefix("fetch_")
+        if base not in ATOMIC_OPS:      # xchg, cmpxchg: through isa.opcodes.atomic
+            self.emit(ind, slow)
+            return
+        # add/or/and/xor (with fetch) on a cached writable region or the stack: inline
+        size, src = spec.size, f"r{ins.src}"
+        new = alu_expr(base, spec.width, "_v", src, None)
+        for cond, buf, o in ((f"WB <= a <= WE - {size}", "W", "a - WB"),
+                             (f"PW and PB <= a <= PE - {size}", "P", "a - PB"),
+                             (f"{_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}", "S",
+                              f"a - {_h(STACK_BASE)}")):
+            self.emit(ind, f"{'if' if buf == 'W' else 'elif'} {cond}:")
+            self.emit(ind + 1, f"_o = {o}; _v = {_LOAD[size].format(b=buf, o='_o')}")
+            self.emit(ind + 1, _STORE[size].format(b=buf, o="_o", v=new))
+            if spec.op.startswith("fetch_"):
+                self.emit(ind + 1, f"{src} = _v")
+        self.emit(ind, "else:")
+        self.emit(ind + 1, slow)
 
 
 def compile_program(code: Decoded, extra_labels: frozenset = frozenset()) -> Compiled:
@@ -675,6 +691,7 @@ class FastPath:
         self._compiled: dict[tuple[int, int], tuple[Program, Compiled]] = {}
         self.by_filename: dict[str, Compiled] = {}
         self.main = self.compiled(program)     # compile now: a run then only executes
+        self._spare: Optional[Region] = new_stack()
 
     def compiled(self, program: Program, extra_label: Optional[int] = None) -> Compiled:
         key = (id(program), -1 if extra_label is None else extra_label)
@@ -688,7 +705,12 @@ class FastPath:
         return hit[1]
 
     def run(self, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
-        return execute(_State(self, env, budget), self.program, env, r1, budget)
+        spare = self._spare            # a stack region kept between runs (None while in use,
+        self._spare = None             # e.g. when a helper runs this executor again)
+        try:
+            return execute(_State(self, env, budget), self.program, env, r1, budget, spare)
+        finally:
+            self._spare = spare
 
     def source(self) -> str:
         """The generated Python code (for reading and debugging)."""

@@ -34,6 +34,7 @@ from isa.program import Program
 DEFAULT_BUDGET = 1_000_000
 STACK_BYTES = layout.STACK_SIZE * layout.MAX_CALL_FRAMES
 STACK_BASE = layout.STACK_TOP - STACK_BYTES
+_ZERO_STACK = bytes(STACK_BYTES)
 NREGS = 11
 
 
@@ -143,12 +144,17 @@ def callback_index(func_addr: int, size: int) -> int:
     return idx
 
 
-def execute(runner, program: Program, env: Env, r1: int, budget: int) -> RunResult:
+def execute(runner, program: Program, env: Env, r1: int, budget: int,
+            stack: Optional[Region] = None) -> RunResult:
     """Common outer loop of the executors: stack region, tail calls, result/error mapping.
 
     `runner.start(program, stack, r1, budget)` runs one program and returns r0; it may raise
-    Stop, Fault, ProgramExit or TailCall.  `runner.steps` counts instructions executed."""
-    stack = new_stack()
+    Stop, Fault, ProgramExit or TailCall.  `runner.steps` counts instructions executed.
+    `stack`: a region to reuse (its bytes are zeroed here), else a new one."""
+    if stack is None:
+        stack = new_stack()
+    else:
+        stack.data[:] = _ZERO_STACK
     added = False
     try:
         env.mem.add(stack)
@@ -159,7 +165,7 @@ def execute(runner, program: Program, env: Env, r1: int, budget: int) -> RunResu
                 return RunResult(r0 & M64, None, runner.steps)
             except TailCall as tc:
                 program = tc.program
-                stack.data[:] = bytes(STACK_BYTES)
+                stack.data[:] = _ZERO_STACK
             except ProgramExit as pe:
                 return RunResult(int(pe.r0) & M64, None, runner.steps)
     except Stop as e:
@@ -312,7 +318,7 @@ def _h_jcond(run, act, pc, ins, spec) -> int:
 
 def _helper(run: _Run, act: _Activation, num: int) -> None:
     r = act.regs
-    r[0] = int(run.env.helper(num, (r[1], r[2], r[3], r[4], r[5]), run)) & M64
+    r[0] = run.env.helper(num, (r[1], r[2], r[3], r[4], r[5]), run) & M64
 
 
 def _h_call(run, act, pc, ins, spec) -> int:

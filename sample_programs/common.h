@@ -29,167 +29,9 @@ struct icmp4_hdr {
 
 #ifndef ETH_P_8021Q
 #define ETH_P_8021Q 0x8100
-/* Source and destination port of a TCP or UDP header at l4 (both are the first 4 bytes);
- * -1 when cut short. */
-INLINE int l4_ports(void *l4, void *end, __be16 *sport, __be16 *dport)
-{
-	struct udphdr *uh = l4;
-
-	if ((void *)(uh + 1) > end)
-		return -1;
-	*sport = uh->source;
-	*dport = uh->dest;
-	return 0;
-}
-
-/* Prepend an outer IPv4 header (protocol 4, IP-in-IP) to an untagged Ethernet/IPv4 frame and
- * address it: Ethernet source = the old destination (our port), destination = dmac.
- * inner_len is the inner datagram's length.  Returns 0, or -1 when the headroom is missing. */
-INLINE int encap_ipv4(struct xdp_md *ctx, __be32 saddr, __be32 daddr, const unsigned char *dmac,
-		      __u16 inner_len, __u8 tos)
-{
-	struct ethhdr *eth, *old;
-	struct iphdr *outer;
-	void *data, *end;
-
-	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct iphdr)))
-		return -1;
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	eth = data;
-	outer = data + sizeof(*eth);
-	old = data + sizeof(struct iphdr);
-	if ((void *)(outer + 1) > end || (void *)(old + 1) > end)
-		return -1;
-	copy_mac(eth->h_source, old->h_dest);
-	copy_mac(eth->h_dest, dmac);
-	eth->h_proto = bpf_htons(ETH_P_IP);
-	outer->version = 4;
-	outer->ihl = 5;
-	outer->tos = tos;
-	outer->tot_len = bpf_htons(inner_len + sizeof(*outer));
-	outer->id = 0;
-	outer->frag_off = 0;
-	outer->ttl = 64;
-	outer->protocol = IPPROTO_IPIP;
-	outer->saddr = saddr;
-	outer->daddr = daddr;
-	ipv4_set_csum(outer);
-	return 0;
-}
-
-/* Prepend an outer IPv6 header (next header 41, IPv6-in-IPv6) like encap_ipv4; payload_len is
- * the whole inner datagram (40 + its payload length). */
-INLINE int encap_ipv6(struct xdp_md *ctx, const __u32 *saddr, const __u32 *daddr,
-		      const unsigned char *dmac, __u16 payload_len)
-{
-	struct ethhdr *eth, *old;
-	struct ipv6hdr *outer;
-	void *data, *end;
-
-	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct ipv6hdr)))
-		return -1;
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	eth = data;
-	outer = data + sizeof(*eth);
-	old = data + sizeof(struct ipv6hdr);
-	if ((void *)(outer + 1) > end || (void *)(old + 1) > end)
-		return -1;
-	copy_mac(eth->h_source, old->h_dest);
-	copy_mac(eth->h_dest, dmac);
-	eth->h_proto = bpf_htons(ETH_P_IPV6);
-	*(__be32 *)outer = bpf_htonl(0x60000000);
-	outer->payload_len = bpf_htons(payload_len);
-	outer->nexthdr = IPPROTO_IPV6;
-	outer->hop_limit = 64;
-	__builtin_memcpy(&outer->saddr, saddr, 16);
-	__builtin_memcpy(&outer->daddr, daddr, 16);
-	return 0;
-}
-
 #endif
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
-/* Source and destination port of a TCP or UDP header at l4 (both are the first 4 bytes);
- * -1 when cut short. */
-INLINE int l4_ports(void *l4, void *end, __be16 *sport, __be16 *dport)
-{
-	struct udphdr *uh = l4;
-
-	if ((void *)(uh + 1) > end)
-		return -1;
-	*sport = uh->source;
-	*dport = uh->dest;
-	return 0;
-}
-
-/* Prepend an outer IPv4 header (protocol 4, IP-in-IP) to an untagged Ethernet/IPv4 frame and
- * address it: Ethernet source = the old destination (our port), destination = dmac.
- * inner_len is the inner datagram's length.  Returns 0, or -1 when the headroom is missing. */
-INLINE int encap_ipv4(struct xdp_md *ctx, __be32 saddr, __be32 daddr, const unsigned char *dmac,
-		      __u16 inner_len, __u8 tos)
-{
-	struct ethhdr *eth, *old;
-	struct iphdr *outer;
-	void *data, *end;
-
-	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct iphdr)))
-		return -1;
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	eth = data;
-	outer = data + sizeof(*eth);
-	old = data + sizeof(struct iphdr);
-	if ((void *)(outer + 1) > end || (void *)(old + 1) > end)
-		return -1;
-	copy_mac(eth->h_source, old->h_dest);
-	copy_mac(eth->h_dest, dmac);
-	eth->h_proto = bpf_htons(ETH_P_IP);
-	outer->version = 4;
-	outer->ihl = 5;
-	outer->tos = tos;
-	outer->tot_len = bpf_htons(inner_len + sizeof(*outer));
-	outer->id = 0;
-	outer->frag_off = 0;
-	outer->ttl = 64;
-	outer->protocol = IPPROTO_IPIP;
-	outer->saddr = saddr;
-	outer->daddr = daddr;
-	ipv4_set_csum(outer);
-	return 0;
-}
-
-/* Prepend an outer IPv6 header (next header 41, IPv6-in-IPv6) like encap_ipv4; payload_len is
- * the whole inner datagram (40 + its payload length). */
-INLINE int encap_ipv6(struct xdp_md *ctx, const __u32 *saddr, const __u32 *daddr,
-		      const unsigned char *dmac, __u16 payload_len)
-{
-	struct ethhdr *eth, *old;
-	struct ipv6hdr *outer;
-	void *data, *end;
-
-	if (bpf_xdp_adjust_head(ctx, 0 - (int)sizeof(struct ipv6hdr)))
-		return -1;
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	eth = data;
-	outer = data + sizeof(*eth);
-	old = data + sizeof(struct ipv6hdr);
-	if ((void *)(outer + 1) > end || (void *)(old + 1) > end)
-		return -1;
-	copy_mac(eth->h_source, old->h_dest);
-	copy_mac(eth->h_dest, dmac);
-	eth->h_proto = bpf_htons(ETH_P_IPV6);
-	*(__be32 *)outer = bpf_htonl(0x60000000);
-	outer->payload_len = bpf_htons(payload_len);
-	outer->nexthdr = IPPROTO_IPV6;
-	outer->hop_limit = 64;
-	__builtin_memcpy(&outer->saddr, saddr, 16);
-	__builtin_memcpy(&outer->daddr, daddr, 16);
-	return 0;
-}
-
 #endif
 
 /* One 802.1Q / 802.1ad tag as it follows the MAC addresses. */
@@ -203,6 +45,13 @@ struct cursor {
 	void *pos;
 	void *end;
 };
+
+/* The EtherType as one 16-bit load (struct ethhdr is packed, so eth->h_proto costs two byte
+ * loads, a shift and an or); the frame starts 2-byte aligned. */
+INLINE __be16 eth_type(const struct ethhdr *eth)
+{
+	return ((const __be16 *)eth)[6];
+}
 
 INLINE int is_vlan(__be16 proto)
 {
@@ -219,7 +68,7 @@ INLINE int parse_eth(struct cursor *c, struct ethhdr **eth_out)
 	if ((void *)(eth + 1) > c->end)
 		return -1;
 	*eth_out = eth;
-	proto = eth->h_proto;
+	proto = eth_type(eth);
 	c->pos = eth + 1;
 #pragma unroll
 	for (int i = 0; i < 2; i++) {

@@ -215,9 +215,9 @@ int katran_lb_prog(struct xdp_md *ctx)
 	reason = DROP_MALFORMED;
 	if ((void *)(eth + 1) > data_end)
 		goto drop;
-	if (eth->h_proto == bpf_htons(ETH_P_IP))
+	if (eth_type(eth) == bpf_htons(ETH_P_IP))
 		rc = parse_ipv4((void *)(eth + 1), data_end, &f);
-	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+	else if (eth_type(eth) == bpf_htons(ETH_P_IPV6))
 		rc = parse_ipv6((void *)(eth + 1), data_end, &f);
 	else
 		return XDP_PASS;

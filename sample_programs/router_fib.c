@@ -51,7 +51,7 @@ int router_fib_prog(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > data_end)
 		return XDP_DROP;
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+	if (eth_type(eth) == bpf_htons(ETH_P_IP)) {
 		struct iphdr *iph = (void *)(eth + 1);
 
 		if ((void *)(iph + 1) > data_end || iph->ihl < 5)
@@ -70,7 +70,7 @@ int router_fib_prog(struct xdp_md *ctx)
 			ipv4_dec_ttl(iph);
 		return finish(ctx, eth, &p, rc);
 	}
-	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+	if (eth_type(eth) == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6h = (void *)(eth + 1);
 
 		if ((void *)(ip6h + 1) > data_end)

@@ -87,7 +87,7 @@ int router_ipv4_prog(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > data_end)
 		return done(XDP_DROP);
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
+	if (eth_type(eth) != bpf_htons(ETH_P_IP))
 		return done(XDP_PASS);
 	if ((void *)(iph + 1) > data_end || iph->ihl < 5)
 		return done(XDP_DROP);

@@ -115,9 +115,9 @@ int tx_ip_tunnel_prog(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > data_end)
 		return XDP_DROP;
-	if (eth->h_proto == bpf_htons(ETH_P_IP))
+	if (eth_type(eth) == bpf_htons(ETH_P_IP))
 		return handle_ipv4(ctx, (void *)(eth + 1), data_end);
-	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+	if (eth_type(eth) == bpf_htons(ETH_P_IPV6))
 		return handle_ipv6(ctx, (void *)(eth + 1), data_end);
 	return XDP_PASS;
 }

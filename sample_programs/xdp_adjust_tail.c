@@ -107,7 +107,7 @@ int xdp_adjust_tail_prog(struct xdp_md *ctx)
 	struct iphdr *iph = data + sizeof(*eth);
 	__u32 frame_len = data_end - data;
 
-	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+	if ((void *)(eth + 1) > data_end || eth_type(eth) != bpf_htons(ETH_P_IP))
 		return XDP_PASS;
 	if ((void *)(iph + 1) > data_end)
 		return XDP_DROP;

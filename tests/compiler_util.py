@@ -8,11 +8,11 @@ from hxdpc.compiler import CompileOptions
 from hxdpc.targets import make_sephirot_executor
 
 
-def outcomes(program, packets, options: CompileOptions = CompileOptions(), maps=None):
+def outcomes(program, packets, options: CompileOptions = CompileOptions(), maps=None, **session_kw):
     """[(interpreter result, sephirot result)] as (action, data bytes, error?) per packet,
-    plus the two map dumps."""
-    a = Session(program, executor="interp", maps=maps)
-    b = Session(program, executor=make_sephirot_executor(program, options, strict=True), maps=maps)
+    plus the two map dumps.  `session_kw` go to both Sessions (programs=, fib=)."""
+    a = Session(program, executor="interp", maps=maps, **session_kw)
+    b = Session(program, executor=make_sephirot_executor(program, options, strict=True), maps=maps, **session_kw)
     out = []
     for n, data in enumerate(packets):
         pkt = PacketInput(n, bytes(data), len(data))
@@ -22,8 +22,8 @@ def outcomes(program, packets, options: CompileOptions = CompileOptions(), maps=
     return out, a.dump_maps(), b.dump_maps()
 
 
-def assert_equivalent(program, packets, options: CompileOptions = CompileOptions(), maps=None):
-    res, ma, mb = outcomes(program, packets, options, maps)
+def assert_equivalent(program, packets, options: CompileOptions = CompileOptions(), maps=None, **session_kw):
+    res, ma, mb = outcomes(program, packets, options, maps, **session_kw)
     for n, (x, y) in enumerate(res):
         assert x == y, f"packet {n} ({len(packets[n])} bytes): interpreter {x[:3]} sephirot {y[:3]}"
     assert ma == mb

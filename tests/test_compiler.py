@@ -66,13 +66,24 @@ def _maps(name: str):
     return json.loads(f.read_text()) if f.exists() else None
 
 
+def _session_kw(name: str) -> dict:
+    """The object's other programs (tail-call targets) and the sample's FIB."""
+    from hxdpc.loader import load_all
+    kw = {"programs": {p.name: p for p in load_all(str(SAMPLES / f"{name}.o"))}}
+    fib = SAMPLES / f"{name}.fib.json"
+    if fib.exists():
+        from emulator.runtime.fib import load_fib
+        kw["fib"] = load_fib(str(fib))
+    return kw
+
+
 SAMPLE_NAMES = sorted(p.stem for p in SAMPLES.glob("*.o")) if SAMPLES.exists() else []
 
 
-@pytest.mark.parametrize("name", [n for n in SAMPLE_NAMES if not (SAMPLES / f"{n}.fib.json").exists()])
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_samples_equivalent_on_sephirot(name):
     prog = load(str(SAMPLES / f"{name}.o"))
-    assert_equivalent(prog, _packets(name, 25), CompileOptions(depth=4096), _maps(name))
+    assert_equivalent(prog, _packets(name, 25), CompileOptions(depth=4096), _maps(name), **_session_kw(name))
 
 
 @pytest.mark.parametrize("flag", OPTION_FLAGS)
@@ -82,7 +93,7 @@ def test_samples_equivalent_with_each_optimisation_off(flag):
             pytest.skip(f"{name}.o not built")
         prog = load(str(SAMPLES / f"{name}.o"))
         opts = dataclasses.replace(CompileOptions(depth=4096), **{flag: False})
-        assert_equivalent(prog, _packets(name, 12), opts, _maps(name))
+        assert_equivalent(prog, _packets(name, 12), opts, _maps(name), **_session_kw(name))
 
 
 @needs_shared

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulator import layout
-from emulator.env import Env, ProgramExit
+from emulator.env import Env, ProgramExit, TailCall
 from emulator.fastpath import FastPath, alu_expr, cond_expr
 from emulator.interpreter import Interpreter
 from emulator.memory import Fault, Memory, Region, RegionHook
@@ -33,9 +33,15 @@ class CountingHook(RegionHook):
         self.stores.append((off, size, value))
 
 
+# tail-call target: reads the (fresh) stack and r1, may tail-call again
+TAIL = Program("tail", assemble("ldxdw %r0, [%r10-8]\nadd %r0, %r1\nstdw [%r10-8], 3\n"
+                                "jgt %r0, 0x50000010, +1\ncall 4\nexit"))
+
+
 class FuzzEnv(Env):
     """Writable block (64 B), read-only block, a hook region; helpers 1 (sum), 2 (call the
-    function at r1 r2&3 times), 3 (exit with r1), 6 (move the block), 8 (snapshot memory)."""
+    function at r1 r2&3 times), 3 (exit with r1), 4 (tail call to TAIL, at most 3),
+    6 (move the block), 8 (snapshot memory)."""
 
     def __init__(self, mem: Memory | None = None):
         super().__init__(mem)
@@ -44,6 +50,7 @@ class FuzzEnv(Env):
         self.hook = CountingHook()
         self.mem.add(Region("hook", HOOK, bytearray(16), True, "ctx", self.hook))
         self.log: list = []
+        self.tail_calls = 0
 
     def helper(self, num, args, caller):
         self.log.append((num, args))
@@ -53,6 +60,11 @@ class FuzzEnv(Env):
             return sum(caller.call(args[0], (i, args[2], 0, 0, 0)) for i in range(args[1] & 3))
         if num == 3:
             raise ProgramExit(args[0])
+        if num == 4:
+            self.tail_calls += 1
+            if self.tail_calls > 3:
+                raise Fault("too many tail calls")
+            raise TailCall(TAIL)
         if num == 6:
             self.mem.remove(self.block)
             self.block = self.mem.add(Region("mem", MEM + 4, bytearray(self.block.data[4:]), True, "mem"))
@@ -107,7 +119,8 @@ def insn(draw, jumps: bool = True):
     elif choice <= 7:
         spec = draw(st.sampled_from(MEM_SPECS))
     elif choice == 8:
-        spec = draw(st.sampled_from([s for s in TABLE if s.kind in (Kind.LDDW, Kind.CALL, Kind.CALLX)]))
+        spec = draw(st.sampled_from([s for s in TABLE if s.kind in (Kind.LDDW, Kind.CALL, Kind.CALLX,
+                                                                      Kind.BOUNDS)]))
     else:
         spec = draw(st.sampled_from([s for s in TABLE if s.kind == Kind.CALL_LOCAL] + NON_MEM))
     f = dict(dst=draw(REG), src=draw(REG), off=draw(st.integers(-8, 70)), imm=draw(IMMS))
@@ -121,7 +134,9 @@ def insn(draw, jumps: bool = True):
         f[base] = 10
         f["off"] = draw(st.sampled_from([-8, -16, -4, -1, -512, -520, 0, -4096]))
     if spec.kind == Kind.CALL:
-        f["imm"] = draw(st.sampled_from([1, 2, 3, 6, SNAPSHOT, 99]))
+        f["imm"] = draw(st.sampled_from([1, 2, 3, 4, 6, SNAPSHOT, 99]))
+    if spec.kind == Kind.BOUNDS:
+        f["imm"] = draw(st.integers(-0x10000000, 0x10000000))
     if spec.kind == Kind.LDDW:
         f["imm"] = draw(st.one_of(st.sampled_from(POINTERS), st.integers(0, M64), st.integers(-3, 6)))
         if spec.variant == LDDW_FUNC:
@@ -159,7 +174,7 @@ def both(prog: Program, budget: int = 300, mem_factory=None):
     return out
 
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -176,7 +191,7 @@ def test_branching_programs_agree(prog):
     assert a == b
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program(invalid=True), st.integers(0, 200))
 def test_invalid_programs_agree_and_never_raise(prog, budget):
     a, b = both(prog, budget)   # run() returning at all (no exception) is half the point
@@ -245,3 +260,44 @@ def test_many_blocks_dispatch():
     a = Interpreter(prog).run(Env(), 0, 100_000)
     b = FastPath(prog).run(Env(), 0, 100_000)
     assert a == b and a.error is None and a.r0 == 7   # only i < 7 has r1 <= i % 7
+
+
+def test_deeply_nested_single_entry_arms():
+    # 300 forward branches whose targets have one way in each: inlined up to MAX_NESTING deep,
+    # then through the dispatch; the budget runs out in the middle for the second run
+    lines = ["mov %r0, 0"]
+    for i in range(300):
+        lines += [f"jeq %r0, {i}, +1", "exit", "add %r0, 1"]
+    lines.append("exit")
+    prog = Program("t", assemble("\n".join(lines)))
+    fp = FastPath(prog)
+    assert max(len(line) - len(line.lstrip()) for line in fp.source().splitlines()) < 4 * 90
+    for budget in (100_000, 500):
+        a = Interpreter(prog).run(Env(), 0, budget)
+        b = fp.run(Env(), 0, budget)
+        assert a == b
+    assert a.error.startswith("instruction budget of 500 exhausted")
+    assert Interpreter(prog).run(Env(), 0).r0 == 300
+
+
+def test_budget_runs_out_inside_a_callback():
+    env_a, env_b = FuzzEnv(), FuzzEnv()
+    # helper 2 calls the callback (i) -> i + 1 for i = 0, 1, 2; lddw src 4 imm 4 -> slot 7 (cb)
+    insns = assemble("mov %r2, 3\nmov %r6, 0\ncall 2\nadd %r0, 1\nexit\nmov %r0, %r1\nadd %r0, 1\nexit")
+    insns = insns[:2] + [Insn(0x18, dst=1, src=LDDW_FUNC, imm=4)] + insns[2:]
+    prog = Program("t", insns)
+    for budget in range(1, 20):
+        a = Interpreter(prog).run(env_a, MEM, budget)
+        b = FastPath(prog).run(env_b, MEM, budget)
+        assert a == b, budget
+    assert a.error is None and a.r0 == 1 + 2 + 3 + 1
+
+
+def test_callback_at_a_computed_address():
+    # the callback address is computed, not an lddw src 4: the fast path compiles a variant
+    # of the program with that instruction as an extra entry
+    text = f"lddw %r1, {layout.FUNC_BASE + 5}\nmov %r2, 2\ncall 2\nexit\nmov %r0, 7\nadd %r0, %r1\nexit"
+    prog = Program("t", assemble(text))
+    a = Interpreter(prog).run(FuzzEnv(), MEM)
+    b = FastPath(prog).run(FuzzEnv(), MEM)
+    assert a == b and a.error is None and a.r0 == 0 + 1   # the callback runs `add %r0, %r1` only

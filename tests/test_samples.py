@@ -246,19 +246,21 @@ def csum_ok(b: bytes) -> bool:
 def test_firewall_established_flow():
     results, maps = kernel_run("simple_firewall", "simple_firewall-established.pcap")
     assert all(r.action == XDP_REDIRECT and r.data == f for f, r in results)
-    (flow,) = maps["flows"]
-    out, back, bytes_out, bytes_in = struct.unpack("<4Q", bytes.fromhex(flow["value"]))
-    assert (out, back, bytes_out, bytes_in) == (1, len(results) - 1, 64, 64 * (len(results) - 1))
-    assert u64s(maps["fw_stats"]) == {0: 1, 1: len(results) - 1}
+    (flow,) = maps["flows"]                             # one entry for both directions
+    assert int.from_bytes(bytes.fromhex(flow["value"]), "little") == len(results)
+    assert maps.get("fw_stats", []) == []               # nothing blocked, passed or malformed
 
 
 @needs_kernel
 def test_firewall_blocks_unknown_flows():
     results, maps = kernel_run("simple_firewall", "simple_firewall-normal.pcap")
     stats = u64s(maps["fw_stats"])
-    assert stats[2] == 21                               # 20 unsolicited + 1 outside ping
+    assert stats[0] == 21                               # 20 unsolicited + 1 outside ping
     assert sum(r.action == XDP_DROP for _, r in results) == 21
-    assert stats[0] + stats[1] == sum(r.action == XDP_REDIRECT for _, r in results)
+    assert stats[2] == sum(r.action == XDP_PASS for _, r in results) == 3
+    forwarded = sum(r.action == XDP_REDIRECT for _, r in results)
+    flows = sum(int.from_bytes(bytes.fromhex(r["value"]), "little") for r in maps["flows"])
+    assert flows == forwarded and len(maps["flows"]) == 12
 
 
 @needs_kernel

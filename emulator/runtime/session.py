@@ -207,7 +207,7 @@ class Session:
         for m, before in zip(self._lru, evictions):
             if m.evictions != before:
                 self.lru_first_eviction.setdefault(m.name, pkt.index)
-        action = 0 if rr.error else rr.r0 & 0xFFFFFFFF
+        action = 0 if rr.error is not None else rr.r0 & 0xFFFFFFFF
         redirect = None
         if action == H.XDP_REDIRECT and env.redirect_set:
             if env.redirect_map is not None:

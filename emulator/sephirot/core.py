@@ -34,6 +34,7 @@ from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, alu, atomic, endian, 
                          neg, sext)
 
 STACK_BASE = layout.STACK_TOP - layout.STACK_SIZE
+ZERO_STACK = bytes(layout.STACK_SIZE)
 XDP_PASS, XDP_TX, XDP_REDIRECT = 2, 3, 4
 EMITTING = (XDP_PASS, XDP_TX, XDP_REDIRECT)
 
@@ -67,27 +68,31 @@ class NoCallbacks:
 NO_CALLBACKS = NoCallbacks()
 
 
-@dataclass
 class RunState:
     """Everything one packet's run changes; both engines read and write it."""
-    env: Env
-    mem: object
-    ctx: int
-    timing: Timing
-    adm: Admission
-    d0: int = 0                  # packet data / data_end when the run started (frames)
-    e0: int = 0
-    regs: list = field(default_factory=lambda: [0] * 11)
-    rdy: list = field(default_factory=lambda: [0] * 11)     # cycle each register is ready from
-    t: int = 0                   # issue cycle of the next row
-    last_row: int = -1           # previous row executed (for forwarding checks), -1 none
-    helper_free: int = 0         # cycle the helper module can start a new call
-    last_commit: int = 0         # cycle from which every store is in the difference buffer
-    rows: int = 0
-    slots: int = 0
-    lane_slots: list = field(default_factory=list)
-    stalls: dict = field(default_factory=dict)
-    trace: Optional[list] = None
+    __slots__ = ("env", "mem", "ctx", "timing", "adm", "d0", "e0", "regs", "rdy", "t", "last_row",
+                 "helper_free", "last_commit", "rows", "slots", "lane_slots", "stalls", "trace",
+                 "fr0", "stk", "lane_hist", "r0", "e")
+
+    def __init__(self, env: Env, mem, ctx: int, timing: Timing, adm: Admission, d0: int = 0,
+                 e0: int = 0, lanes: int = 4):
+        self.env, self.mem, self.ctx, self.timing, self.adm = env, mem, ctx, timing, adm
+        self.d0, self.e0 = d0, e0          # packet data / data_end when the run started (frames)
+        self.regs = [0] * 11
+        self.rdy = [0] * 11                # cycle each register's value is ready from
+        self.t = timing.start_cycles       # issue cycle of the next row
+        self.last_row = -1                 # previous row executed (forwarding checks), -1 none
+        self.helper_free = 0               # cycle the helper module can start a new call
+        self.last_commit = 0               # cycle from which every store is in the difference buffer
+        self.rows = self.slots = 0
+        self.lane_slots = [0] * lanes
+        self.stalls: dict = {}
+        self.trace: Optional[list] = None
+        self.fr0 = adm.transfer - adm.core_start if adm is not None else 0   # frame j ready: fr0 + j + 1
+        self.stk: Optional[bytearray] = None   # the stack's bytes (fast engine's direct access)
+        self.lane_hist: list = []          # fast engine: per-lane counts to add up at the end
+        self.r0 = 0                        # the action and the cycle the exit resolved at
+        self.e = 0
 
     def stall(self, cause: str, n: int) -> None:
         if n > 0:
@@ -97,7 +102,7 @@ class RunState:
         """Earliest issue cycle for a row whose ID reads [addr, addr+size) (0: no wait)."""
         if self.d0 <= addr < self.e0:
             last = min(addr + size, self.e0) - 1 - self.d0
-            return self.adm.frame_ready(last // self.timing.frame_bytes) - 1
+            return self.fr0 + last // self.timing.frame_bytes
         return 0
 
     def whole_packet(self) -> int:
@@ -306,7 +311,15 @@ def execute_row(st: RunState, decoded: Decoded, info: RowInfo, t: int, ev: Optio
 
 
 def run_core(st: RunState, decoded: Decoded, row: int = 0) -> None:
-    """Execute `decoded` from `row` until End/Stop (never returns normally)."""
+    """Execute `decoded` from `row` until the exit, which sets st.r0 and st.e (the cycle
+    it resolves at), or a Stop."""
+    try:
+        _run_rows(st, decoded, row)
+    except End as end:
+        st.r0, st.e = end.r0, end.e
+
+
+def _run_rows(st: RunState, decoded: Decoded, row: int) -> None:
     rows = decoded.rows
     n = len(rows)
     tm = st.timing
@@ -378,6 +391,8 @@ class Sephirot:
         self.lanes = self.decoded.lanes
         self._images: dict[int, tuple] = {}
         self._fast: dict[int, object] = {}
+        self._stack = Region("stack", STACK_BASE, bytearray(layout.STACK_SIZE), True, "stack")
+        self._run_main = self._engine_for(self.decoded, False)
         self.clock = StreamClock(timing)
         self.stats = StreamStats(self.clock_mhz, self.lanes)
         self.trace_packets: set[int] = set()     # packet numbers (0-based) to trace
@@ -433,14 +448,14 @@ class Sephirot:
         except Fault:
             pass
         adm = self.clock.admit(max(0, e0 - d0))
-        st = RunState(env, mem, r1, self.timing, adm, d0, e0)
-        st.lane_slots = [0] * self.lanes
-        st.t = self.timing.start_cycles
+        st = RunState(env, mem, r1, self.timing, adm, d0, e0, self.lanes)
         if traced:
             st.trace = []
         if adm.buffer_wait:
             st.stall("aps_buffer", adm.buffer_wait)
-        stack = Region("stack", STACK_BASE, bytearray(layout.STACK_SIZE), True, "stack")
+        stack = self._stack
+        stack.data[:] = ZERO_STACK             # program state self-reset (§4.2)
+        st.stk = stack.data
         r0, error, violation, e = 0, None, False, st.t
         decoded = self.decoded
         try:
@@ -452,15 +467,16 @@ class Sephirot:
                 regs[10] = layout.STACK_TOP
                 st.last_row = -1
                 try:
-                    self._engine_for(decoded, traced)(st, decoded)
+                    (self._run_main if decoded is self.decoded and not traced
+                     else self._engine_for(decoded, traced))(st, decoded)
+                    r0, e = st.r0, st.e
+                    break
                 except TailCall as tc:
                     decoded = self._tail_image(tc.program)
-                    stack.data[:] = bytes(layout.STACK_SIZE)
+                    stack.data[:] = ZERO_STACK
                     st.t = max(st.t + 1, st.helper_free) + self.timing.tail_call_cycles
                     st.rdy = [0] * 11
                     continue
-        except End as end:
-            r0, e = end.r0, end.e
         except ProgramExit as pe:
             r0, e = int(pe.r0) & M64, max(st.t, st.helper_free)
         except Stop as s:
@@ -484,20 +500,23 @@ class Sephirot:
                 out = mem.load(r1 + 4, 4) - mem.load(r1 + 8, 4)
             except Fault:
                 out = 0
+        if st.lane_hist:
+            ls = st.lane_slots
+            for counts in st.lane_hist:
+                for i, c in enumerate(counts):
+                    ls[i] += c
         occupancy = e + 1
         dep = self.clock.depart(adm, occupancy, st.last_commit, out)
-        ps = PacketStats(cycles=dep.core_end - adm.transfer, occupancy=occupancy, rows=st.rows,
-                         slots=st.slots, lane_slots=st.lane_slots, stalls=st.stalls,
-                         latency=dep.latency, frames_in=adm.nframes,
-                         frames_out=frames(out, self.timing.frame_bytes) if out > 0 else 0,
-                         action=r0 if error is None else 0, error=error, violation=violation)
+        ps = PacketStats(dep.core_end - adm.transfer, occupancy, st.rows, st.slots, st.lane_slots,
+                         st.stalls, dep.latency, adm.nframes,
+                         frames(out, self.timing.frame_bytes) if out > 0 else 0,
+                         r0 if error is None else 0, error, violation)
         self.stats.add(ps, self.clock.span)
         self.last = ps
+        extra = ps.extra()
         if traced:
             self.traces[pkt_no] = st.trace
-            self.trace_results[pkt_no] = {"action": r0 if error is None else 0, "error": error,
-                                          **ps.extra()}
-        steps = st.slots
+            self.trace_results[pkt_no] = {"action": r0 if error is None else 0, "error": error, **extra}
         if error is not None:
-            return RunResult(0, error, steps, ps.extra())
-        return RunResult(r0, None, steps, ps.extra())
+            return RunResult(0, error, st.slots, extra)
+        return RunResult(r0, None, st.slots, extra)

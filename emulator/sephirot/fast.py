@@ -18,8 +18,9 @@ A block that could cross the row budget runs on the core engine instead (exact b
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
+from emulator import layout
 from emulator.env import ProgramExit
 from emulator.fastpath import alu_expr, cond_expr
 from emulator.memory import Fault
@@ -65,6 +66,15 @@ class _Gen:
         self.tm = timing
         self.lines: list[str] = []
         self.consts: dict = {}
+        # r10 never written: stack addresses are constants, accessed in the stack bytes
+        self.r10_fixed = not any(10 in op.writes for info in decoded.rows for op in info.data + info.control)
+
+    def stack_index(self, op) -> Optional[int]:
+        """Offset in the 512-byte stack of a constant r10-relative access inside it."""
+        if op.addr_reg != 10 or not self.r10_fixed:
+            return None
+        i = layout.STACK_SIZE + op.insn.off
+        return i if 0 <= i and i + op.spec.size <= layout.STACK_SIZE else None
 
     def const(self, v) -> str:
         name = f"K{len(self.consts)}"
@@ -86,6 +96,34 @@ class _Gen:
             return self.reg(ins.src), None
         c = ins.imm & (M64 if width == 64 else M32)
         return hex(c), c
+
+    def load(self, op) -> str:
+        si = self.stk.get(op.lane)
+        size = op.spec.size
+        if si is None:
+            return f"load({self.addr[op.lane]}, {size})"
+        return f"int.from_bytes(STK[{si}:{si + size}], 'little')"
+
+    def store(self, op, v: str) -> str:
+        si = self.stk.get(op.lane)
+        size = op.spec.size
+        if si is None:
+            return f"store({self.addr[op.lane]}, {size}, {v})"
+        return f"STK[{si}:{si + size}] = ({v} & {hex((1 << (8 * size)) - 1)}).to_bytes({size}, 'little')"
+
+    def goto(self, ind: int, src: int, target: int, t_next: str) -> None:
+        """Leave the block for row `target` after row `src`; a forwarding violation on this
+        edge is known now (the core reports it when `target` is reached, after its budget
+        check, and after the target's own malformed-row/violation checks)."""
+        rows = self.d.rows
+        e = self.emit
+        e(ind, f"st.t = {t_next}; st.last_row = {src}")
+        if 0 <= target < len(rows) and not (rows[target].error or rows[target].violation):
+            v = self.d.edge_violation(src, target)
+            if v:
+                e(ind, f"if st.rows + n < {self.tm.max_rows}:")
+                e(ind + 1, f"raise Stop({('schedule violation: ' + v)!r}, True)")
+        e(ind, f"return {target}")
 
     # -- one row
     def row(self, info: RowInfo, n: int, ind: int) -> None:
@@ -117,17 +155,24 @@ class _Gen:
             e(ind + 1, "stall('helper', need - t); t = need")
         pkt_helpers = [op for op in calls if op.spec.kind == Kind.CALL and op.insn.imm in PACKET_HELPERS]
         addr = {}
+        stk = {}
         for k, op in enumerate(info.data):
             if op.addr_reg is not None:
+                si = self.stack_index(op)
+                if si is not None:
+                    stk[op.lane] = si
+                    continue
                 addr[op.lane] = f"a{k}"
                 e(ind, f"a{k} = ({self.reg(op.addr_reg)} + {op.insn.off}) & M64")
-        if loads or pkt_helpers:
+        self.addr, self.stk = addr, stk
+        ploads = [op for op in loads if op.lane not in stk]
+        if ploads or pkt_helpers:
             e(ind, "if e0 > d0:")
             e(ind + 1, "need = t")
-            for op in loads:
+            for op in ploads:
                 a = addr[op.lane]
                 e(ind + 1, f"if d0 <= {a} < e0:")
-                e(ind + 2, f"x = st.frame_need({a}, {op.spec.size})")
+                e(ind + 2, f"x = fr0 + (min({a} + {op.spec.size}, e0) - 1 - d0) // {tm.frame_bytes}")
                 e(ind + 2, "if x > need: need = x")
             if pkt_helpers:
                 e(ind + 1, "x = st.whole_packet()")
@@ -140,8 +185,7 @@ class _Gen:
         if info.bounds:
             e(ind, f"act = bounds_fail(st, ROWS[{info.index}])")
             e(ind, "if act is not None:")
-            e(ind + 1, "raise End(act, t)")
-        e(ind, f"st.last_row = {info.index}")
+            e(ind + 1, "st.r0 = act; st.e = t; return None")
         # datapath: values first (registers and memory as at row start), then stores, writes
         writes = []
         stores = []
@@ -170,16 +214,16 @@ class _Gen:
                 e(ind, f"{v} = {expr}")
                 writes.append((ins.dst, v))
             elif kd in (Kind.LDX, Kind.LDX48):
-                e(ind, f"{v} = load({addr[op.lane]}, {spec.size})")
+                e(ind, f"{v} = {self.load(op)}")
                 writes.append((ins.dst, v))
             elif kd == Kind.LDXSX:
-                e(ind, f"{v} = sext(load({addr[op.lane]}, {spec.size}), {spec.size * 8}) & M64")
+                e(ind, f"{v} = sext({self.load(op)}, {spec.size * 8}) & M64")
                 writes.append((ins.dst, v))
             elif kd == Kind.ST:
-                stores.append((addr[op.lane], spec.size, hex(ins.imm & M64)))
+                stores.append((op, hex(ins.imm & M64)))
             elif kd in (Kind.STX, Kind.STX48):
                 e(ind, f"{v} = {self.reg(ins.src)}")
-                stores.append((addr[op.lane], spec.size, v))
+                stores.append((op, v))
             elif kd == Kind.LDDW:
                 if ins.src == LDDW_IMM64:
                     e(ind, f"{v} = {hex(op.imm64 & M64)}")
@@ -199,22 +243,24 @@ class _Gen:
                 e(ind, f"{v} = endian({spec.op!r}, {self.reg(ins.dst)}, {spec.width})")
                 writes.append((ins.dst, v))
             elif kd == Kind.ATOMIC:
-                a = addr[op.lane]
-                e(ind, f"{v}n, {v}s, {v}r = atomic({spec.op!r}, load({a}, {spec.size}), "
+                e(ind, f"{v}n, {v}s, {v}r = atomic({spec.op!r}, {self.load(op)}, "
                        f"{self.reg(ins.src)}, R[0], {spec.width})")
-                stores.append((a, spec.size, f"{v}n"))
+                stores.append((op, f"{v}n"))
                 if spec.op == "cmpxchg":
                     writes.append((0, f"{v}r"))
                 elif spec.op == "xchg" or spec.op.startswith("fetch_"):
                     writes.append((ins.src, f"{v}s"))
             else:
                 e(ind, f"raise Fault('unexpected {spec.key} in a datapath lane')")
-        for a, size, v in stores:
-            e(ind, f"store({a}, {size}, {v})")
+        for op, v in stores:
+            e(ind, self.store(op, v))
         for reg, v in writes:
-            e(ind, f"R[{reg}] = {v}; rdy[{reg}] = t + 3")
+            if reg == 0 or tm.load_address_stall:   # only these readiness values are ever read
+                e(ind, f"R[{reg}] = {v}; rdy[{reg}] = t + 3")
+            else:
+                e(ind, f"R[{reg}] = {v}")
         if stores:
-            e(ind, "if t + 4 > st.last_commit: st.last_commit = t + 4")
+            e(ind, "lc = t + 4")
         # control lanes in priority order
         pen = tm.branch_taken_penalty
         for op in info.control:
@@ -226,23 +272,23 @@ class _Gen:
                 e(ind, f"if {cond}:")
                 if pen:
                     e(ind + 1, f"stall('branch', {pen})")
-                e(ind + 1, f"st.t = t + {1 + pen}")
-                e(ind + 1, f"return {info.index + 1 + ins.off}")
+                self.goto(ind + 1, info.index, info.index + 1 + ins.off, f"t + {1 + pen}")
             elif kd == Kind.JA:
                 if pen:
                     e(ind, f"stall('branch', {pen})")
-                e(ind, f"st.t = t + {1 + pen}")
-                e(ind, f"return {info.index + 1 + (ins.imm if spec.is_jmp32 else ins.off)}")
+                self.goto(ind, info.index, info.index + 1 + (ins.imm if spec.is_jmp32 else ins.off),
+                          f"t + {1 + pen}")
                 return
             elif kd in (Kind.CALL, Kind.CALLX):
                 num = str(ins.imm) if kd == Kind.CALL else self.reg(ins.dst)
-                e(ind, "st.t = t")
+                e(ind, "st.t = t; st.last_commit = lc")
                 e(ind, f"R[0] = do_call(st, DEC, {num}, t)")
+                e(ind, "lc = st.last_commit")
             elif kd == Kind.EXIT:
-                e(ind, "raise End(R[0], exit_cycle(st, t, True))")
+                e(ind, "st.r0 = R[0]; st.e = exit_cycle(st, t, True); return None")
                 return
             elif kd == Kind.PEXIT:
-                e(ind, f"raise End({hex(ins.imm & M64)}, exit_cycle(st, t, False))")
+                e(ind, f"st.r0 = {hex(ins.imm & M64)}; st.e = exit_cycle(st, t, False); return None")
                 return
             elif kd == Kind.BOUNDS:
                 continue
@@ -257,7 +303,7 @@ class _Gen:
         self.lines = []
         e = self.emit
         e(0, f"def block_{first}(st, R, rdy, load, store, env, stall):")
-        e(1, "t = st.t; n = 0; d0 = st.d0; e0 = st.e0")
+        e(1, "t = st.t; n = 0; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit")
         e(1, "try:")
         for k, info in enumerate(rows):
             # the core's order: malformed row, violation inside the row, forwarding edge
@@ -273,35 +319,28 @@ class _Gen:
                 break
             self.row(info, k + 1, 2)
         else:
-            e(2, "st.t = t")
-            e(2, f"return {rows[-1].index + 1}")
+            self.goto(2, rows[-1].index, rows[-1].index + 1, "t")
         e(1, "except Fault as f:")
         e(2, "st.t = t")
         e(2, f"raise Stop(f'{{f}} at row {{{first} + n - 1}}') from None")
         e(1, "finally:")
-        e(2, "if n: ACC(st, n)")
+        e(2, "st.last_commit = lc")
+        e(2, "if n:")
+        e(3, "st.rows += n; st.slots += CS[n]; st.lane_hist.append(CL[n])")
         return "\n".join(self.lines)
 
 
-def _accumulator(rows: list[RowInfo], lanes: int) -> Callable:
-    """Adds the counters of the first n rows of a block to the run state."""
+def _cumulative(rows: list[RowInfo], lanes: int) -> tuple[list, list]:
+    """Slots and per-lane slot counts of the first n rows of a block, for each n."""
     cum_slots = [0]
-    cum_lanes = [[0] * lanes]
+    cum_lanes = [(0,) * lanes]
     for info in rows:
         cum_slots.append(cum_slots[-1] + info.slots)
         nl = list(cum_lanes[-1])
         for lane in info.lanes_used:
             nl[lane] += 1
-        cum_lanes.append(nl)
-
-    def acc(st, n: int) -> None:
-        st.rows += n
-        st.slots += cum_slots[n]
-        ls = st.lane_slots
-        for i, c in enumerate(cum_lanes[n]):
-            if c:
-                ls[i] += c
-    return acc
+        cum_lanes.append(tuple(nl))
+    return cum_slots, cum_lanes
 
 
 class FastProgram:
@@ -333,7 +372,7 @@ class FastProgram:
         ns.update(gen.consts)
         ns["ROWS"] = rows
         ns["DEC"] = self.decoded
-        ns["ACC"] = _accumulator(blk, self.decoded.lanes)
+        ns["CS"], ns["CL"] = _cumulative(blk, self.decoded.lanes)
         exec(compile(src, f"<sephirot block {start}>", "exec"), ns)
         entry = (ns[f"block_{start}"], len(blk))
         self.blocks[start] = entry
@@ -349,21 +388,16 @@ class FastProgram:
         rdy = st.rdy
         mem = st.mem
         load, store, env, stall = mem.load, mem.store, st.env, st.stall
-        edge = decoded.edge_violation
         row = 0
         while True:
+            if row is None:              # the packet ended (st.r0, st.e set)
+                return
             if not 0 <= row < n:
                 raise Stop(f"execution left the image (row {row}, image has {n} rows)")
             entry = blocks.get(row)
             fn, size = entry if entry is not None else self.block(row)
             if st.rows + size > maxr:
                 return run_core(st, decoded, row)
-            if st.last_row >= 0:
-                info = decoded.rows[row]
-                if not (info.error or info.violation):
-                    v = edge(st.last_row, row)
-                    if v:
-                        raise Stop(f"schedule violation: {v}", True)
             row = fn(st, R, rdy, load, store, env, stall)
             rdy = st.rdy
 

@@ -22,7 +22,7 @@ STALL_HELP = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class PacketStats:
     """What one packet cost (cycles are clock cycles of the hXDP core)."""
     cycles: int = 0              # APS transfer start -> core free (the stream period share)
@@ -73,17 +73,27 @@ class StreamStats:
         self.cycles += p.cycles
         self.rows += p.rows
         self.slots += p.slots
+        ls = self.lane_slots
+        if len(p.lane_slots) > len(ls):
+            ls.extend([0] * (len(p.lane_slots) - len(ls)))
         for i, n in enumerate(p.lane_slots):
-            if i >= len(self.lane_slots):
-                self.lane_slots.extend([0] * (i + 1 - len(self.lane_slots)))
-            self.lane_slots[i] += n
-        self.stalls.update(p.stalls)
-        self.latency_sum += p.latency
-        self.latency_min = p.latency if self.latency_min is None else min(self.latency_min, p.latency)
-        self.latency_max = max(self.latency_max, p.latency)
-        self.errors += p.error is not None
-        self.violations += p.violation
-        self.actions[p.action] += 1
+            ls[i] += n
+        if p.stalls:
+            st = self.stalls
+            for k, v in p.stalls.items():
+                st[k] = st.get(k, 0) + v
+        lat = p.latency
+        self.latency_sum += lat
+        if self.latency_min is None or lat < self.latency_min:
+            self.latency_min = lat
+        if lat > self.latency_max:
+            self.latency_max = lat
+        if p.error is not None:
+            self.errors += 1
+        if p.violation:
+            self.violations += 1
+        a = self.actions
+        a[p.action] = a.get(p.action, 0) + 1
 
     # ---- derived figures ----
     @property

@@ -40,7 +40,7 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
         raise InputError("--format rom", f"the rom format is 4 lanes x 256 rows; for --lanes {lanes} "
                                          f"--depth {depth} use bin, coe, mem, mif or json")
     res = compile_program(program, opts)
-    path = Path(out) if out else Path.cwd() / f"{Path(prog).name.split('.')[0]}.{fmt}"
+    path = Path(out) if out else Path.cwd() / f"{Path(prog).stem}.{fmt}"
     try:
         write_image(res.image, path, fmt)
         if report:
