@@ -31,7 +31,7 @@ from typing import Optional
 
 from emulator import interpreter, layout
 from emulator.env import Env, ProgramExit, RunResult, TailCall
-from emulator.interpreter import (DEFAULT_BUDGET, STACK_BASE, STACK_BYTES, DecodeCache, Decoded,
+from emulator.interpreter import (DEFAULT_BUDGET, STACK_BASE, DecodeCache, Decoded,
                                   Stop, callback_index, decode_program, execute, frame_top, new_stack,
                                   packet_bounds)
 from emulator.memory import Fault, Memory, Region
@@ -570,11 +570,11 @@ class _State:
         """The budget runs out within the block at `pc`: the interpreter runs the rest of
         this activation, so the outcome (where the budget ends, or a fault or exit before
         that) is exactly the interpreter's."""
-        irun = interpreter._Run(None, self.env, self.budget)
+        irun = interpreter.InterpRun(None, self.env, self.budget)
         irun.code = self.compiled.code
         irun.ctx = self.ctx
         irun.steps = n
-        act = interpreter._Activation(irun.code, list(regs), depth,
+        act = interpreter.Activation(irun.code, list(regs), depth,
                                       [(f[0], tuple(f[1:])) for f in frames])
         try:
             r0 = irun.loop(act, pc)

@@ -187,7 +187,7 @@ def execute(runner, program: Program, env: Env, r1: int, budget: int,
 # ---------------------------------------------------------------- the interpreter
 
 @dataclass
-class _Activation:
+class Activation:
     """One entry into the program (the run itself, or a bpf_loop callback) and its frames."""
     code: Decoded
     regs: list[int]
@@ -198,7 +198,7 @@ class _Activation:
 EXIT = -1  # handler result: leave the current function
 
 
-class _Run:
+class InterpRun:
     """State of one run; also the `Caller` helpers use to call back into the program."""
 
     def __init__(self, interp: "Interpreter", env: Env, budget: int):
@@ -217,7 +217,7 @@ class _Run:
         regs = [0] * NREGS
         regs[1] = r1
         regs[10] = frame_top(0)
-        return self.loop(_Activation(self.code, regs, 0, []), 0)
+        return self.loop(Activation(self.code, regs, 0, []), 0)
 
     # Caller protocol (bpf_loop): run a function of the program in a new frame
     def call(self, func_addr: int, args: tuple[int, ...]) -> int:
@@ -232,11 +232,11 @@ class _Run:
         regs[10] = frame_top(depth)
         saved = self.depth
         try:
-            return self.loop(_Activation(code, regs, depth, []), idx)
+            return self.loop(Activation(code, regs, depth, []), idx)
         finally:
             self.depth = saved
 
-    def loop(self, act: _Activation, pc: int) -> int:
+    def loop(self, act: Activation, pc: int) -> int:
         code = act.code
         n = code.size
         while True:
@@ -265,7 +265,7 @@ class _Run:
                 pc = nxt
 
 
-def _target(act: _Activation, pc: int) -> int:
+def _target(act: Activation, pc: int) -> int:
     t = act.code.targets[pc]
     if t is None:
         raise Fault("jump target is outside the program or inside an lddw")
@@ -277,13 +277,13 @@ def _operand(regs: list[int], ins: Insn, spec: OpSpec) -> int:
     return regs[ins.src] if spec.reg_src else ins.imm & M64
 
 
-def _h_alu(run: _Run, act: _Activation, pc: int, ins: Insn, spec: OpSpec) -> int:
+def _h_alu(run: InterpRun, act: Activation, pc: int, ins: Insn, spec: OpSpec) -> int:
     r = act.regs
     r[ins.dst] = alu(spec.op, r[ins.dst], _operand(r, ins, spec), spec.width)
     return pc + 1
 
 
-def _h_alu3(run: _Run, act: _Activation, pc: int, ins: Insn, spec: OpSpec) -> int:
+def _h_alu3(run: InterpRun, act: Activation, pc: int, ins: Insn, spec: OpSpec) -> int:
     r = act.regs
     b = r[ins.imm] if spec.opcode & 0x08 else ins.imm & M64
     r[ins.dst] = alu(spec.op, r[ins.src], b, spec.width)
@@ -316,7 +316,7 @@ def _h_jcond(run, act, pc, ins, spec) -> int:
     return pc + 1
 
 
-def _helper(run: _Run, act: _Activation, num: int) -> None:
+def _helper(run: InterpRun, act: Activation, num: int) -> None:
     r = act.regs
     r[0] = run.env.helper(num, (r[1], r[2], r[3], r[4], r[5]), run) & M64
 
@@ -434,7 +434,7 @@ class Interpreter:
         return self._decoded.get(program)
 
     def run(self, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
-        return execute(_Run(self, env, budget), self.program, env, r1, budget)
+        return execute(InterpRun(self, env, budget), self.program, env, r1, budget)
 
 
 def run(program: Program, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:

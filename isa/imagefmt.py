@@ -19,6 +19,7 @@ without such a partner (the artifact's one-word form) loads its 32-bit imm, zero
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import struct
@@ -76,18 +77,36 @@ def sidecar_path(path) -> Path:
 # ---- the sidecar ----
 
 def _map_json(m: MapDef, i: Optional[int]) -> dict:
-    d = {"name": m.name, "type": m.type, "type_name": m.type_name, "key_size": m.key_size,
-         "value_size": m.value_size, "max_entries": m.max_entries, "flags": m.flags,
-         "initial": None if m.initial is None else m.initial.hex(), "section": m.section,
-         "inner": None if m.inner is None else _map_json(m.inner, None)}
+    """Every MapDef field: bytes as hex, the inner template nested, dicts as [key, value]
+    pairs (JSON keys would turn slot numbers into strings)."""
+    d = {}
+    for f in dataclasses.fields(m):
+        v = getattr(m, f.name)
+        if isinstance(v, (bytes, bytearray)):
+            v = v.hex()
+        elif isinstance(v, MapDef):
+            v = _map_json(v, None)
+        elif isinstance(v, dict):
+            v = [[k, x] for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))]
+        d[f.name] = v
+    d["type_name"] = m.type_name
     return d if i is None else {"id": i, **d}
 
 
 def _map_from(d: dict) -> MapDef:
-    return MapDef(name=d["name"], type=d["type"], key_size=d["key_size"], value_size=d["value_size"],
-                  max_entries=d["max_entries"], flags=d.get("flags", 0),
-                  initial=None if d.get("initial") is None else bytes.fromhex(d["initial"]),
-                  inner=None if d.get("inner") is None else _map_from(d["inner"]), section=d.get("section", ""))
+    kw = {}
+    for f in dataclasses.fields(MapDef):
+        if f.name not in d:
+            continue
+        v = d[f.name]
+        if f.name == "initial" and v is not None:
+            v = bytes.fromhex(v)
+        elif f.name == "inner" and v is not None:
+            v = _map_from(v)
+        elif isinstance(v, list) and all(isinstance(x, list) and len(x) == 2 for x in v):
+            v = {k: x for k, x in v}
+        kw[f.name] = v
+    return MapDef(**kw)
 
 
 def helpers_used(image: Image) -> list[int]:

@@ -18,11 +18,12 @@ import struct
 import sys
 from pathlib import Path
 
-sys.dont_write_bytecode = True  # keep sample_programs/ free of __pycache__
+_WRITE_BYTECODE, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ here
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from addrs import (GW_MAC, KATRAN_REALS, KATRAN_SRC_V4, KATRAN_SRC_V6, KATRAN_VIPS, PORT_MACS,
                    ROUTER_NEIGHBOURS, ROUTER_ROUTES, ROUTER_TX_PORTS, RXQ_CONFIG,
                    TUNNEL_VIPS, FIB, REDIRECT_IFINDEX, mac)
+sys.dont_write_bytecode = _WRITE_BYTECODE
 
 KATRAN_MAX_VIPS = 16
 KATRAN_RING_SIZE = 67  # katran_lb.c RING_SIZE

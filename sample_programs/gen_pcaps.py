@@ -28,9 +28,10 @@ from typing import Callable, Iterable
 
 import dpkt
 
-sys.dont_write_bytecode = True  # keep sample_programs/ free of __pycache__
+_WRITE_BYTECODE, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ here
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from addrs import (HOST_MAC, KATRAN_VIPS, TUNNEL_VIPS, mac, peer_mac)  # noqa: E402
+sys.dont_write_bytecode = _WRITE_BYTECODE
 
 EPOCH = 1_700_000_000
 SNAPLEN = 65535

@@ -301,3 +301,44 @@ def test_callback_at_a_computed_address():
     a = Interpreter(prog).run(FuzzEnv(), MEM)
     b = FastPath(prog).run(FuzzEnv(), MEM)
     assert a == b and a.error is None and a.r0 == 0 + 1   # the callback runs `add %r0, %r1` only
+
+
+# ---------------------------------------------------------------- real programs
+
+def _sample_cases():
+    from conftest import SAMPLES
+    out = []
+    for obj in sorted(SAMPLES.glob("*.o")) if SAMPLES.is_dir() else []:
+        pcaps = sorted((SAMPLES / "pcaps").glob(f"{obj.stem}-*.pcap*"))
+        if pcaps:
+            out.append((obj, pcaps))
+    return out
+
+
+def test_sample_programs_agree_with_the_interpreter():
+    """Every sample program on the first packets of each of its pcaps, maps persisting:
+    same action, bytes, error and steps per packet, same maps at the end."""
+    import itertools
+    import json
+
+    import pytest
+
+    from emulator.runtime.pcapio import read_packets
+    from emulator.runtime.session import Session
+    from hxdpc.loader import load, load_all
+
+    cases = _sample_cases()
+    if not cases:
+        pytest.skip("no sample programs with pcaps")
+    for obj, pcaps in cases:
+        maps_path = obj.with_suffix(".maps.json")
+        maps = json.loads(maps_path.read_text()) if maps_path.exists() else None
+        programs = {p.name: p for p in load_all(str(obj))}
+        packets = [p for path in pcaps for p in itertools.islice(read_packets(str(path)), 40)]
+        out = {}
+        for target in ("interp", "fast"):
+            s = Session(load(str(obj)), executor=target, maps=maps, programs=programs)
+            res = [s.run(p) for p in packets]
+            out[target] = ([(r.action, r.data, r.meta, r.redirect, r.error, r.extra.get("steps")) for r in res],
+                           s.dump_maps())
+        assert out["interp"] == out["fast"], obj.name

@@ -31,7 +31,8 @@ def sample_image(lanes=4, rows=256) -> Image:
     r[2] = (Insn(0x2D, dst=3, src=2, off=-3),) + (None,) * (lanes - 1)
     r[3] = (Insn(0x96, imm=2),) + (None,) * (lanes - 1)
     maps = [MapDef("rxcnt", 6, 4, 8, 256), MapDef(".data", 2, 4, 16, 1, initial=bytes(range(16)), section=".data"),
-            MapDef("outer", 12, 4, 4, 8, inner=MapDef("inner", 2, 4, 4, 1))]
+            MapDef("outer", 12, 4, 4, 8, inner=MapDef("inner", 2, 4, 4, 1)),
+            MapDef("jmp", 3, 4, 4, 4, section=".maps", init_slots={0: "prog_a", 2: "prog_b"})]
     return Image(rows=r, lanes=lanes, maps=maps, bounds=[BoundsCheck(2, 14, 1), BoundsCheck(3, 34, 2)],
                  name="prog")
 
@@ -113,3 +114,16 @@ def test_bad_inputs(tmp_path):
     sidecar_path(r).write_text(json.dumps({"format": "nope"}))
     with pytest.raises(InputError, match="map configuration"):
         read_image(r)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_compiled_samples_round_trip(tmp_path, fmt):
+    from conftest import SAMPLES
+    from hxdpc.compiler import CompileOptions, compile_program
+    from hxdpc.loader import load
+    for name in ("xdp1", "xdp_adjust_tail", "simple_firewall", "xdp_tailcall"):
+        src = SAMPLES / f"{name}.o"
+        if not src.exists():
+            continue
+        img = compile_program(load(str(src))).image
+        assert read_image(write_image(img, tmp_path / f"{name}.{fmt}", fmt)) == img

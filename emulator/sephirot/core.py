@@ -35,6 +35,7 @@ from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, alu, atomic, endian, 
 
 STACK_BASE = layout.STACK_TOP - layout.STACK_SIZE
 ZERO_STACK = bytes(layout.STACK_SIZE)
+NO_PACKET = (-(1 << 80), b"", 0)
 XDP_PASS, XDP_TX, XDP_REDIRECT = 2, 3, 4
 EMITTING = (XDP_PASS, XDP_TX, XDP_REDIRECT)
 
@@ -72,7 +73,7 @@ class RunState:
     """Everything one packet's run changes; both engines read and write it."""
     __slots__ = ("env", "mem", "ctx", "timing", "adm", "d0", "e0", "regs", "rdy", "t", "last_row",
                  "helper_free", "last_commit", "rows", "slots", "lane_slots", "stalls", "trace",
-                 "fr0", "stk", "lane_hist", "r0", "e")
+                 "fr0", "stk", "lane_hist", "r0", "e", "pkt", "pv")
 
     def __init__(self, env: Env, mem, ctx: int, timing: Timing, adm: Admission, d0: int = 0,
                  e0: int = 0, lanes: int = 4):
@@ -93,6 +94,14 @@ class RunState:
         self.lane_hist: list = []          # fast engine: per-lane counts to add up at the end
         self.r0 = 0                        # the action and the cycle the exit resolved at
         self.e = 0
+        self.pkt = None                    # the packet's memory region (fast engine's direct access)
+        self.pv = NO_PACKET
+
+    def pkt_view(self) -> tuple:
+        """(base, bytes, length) of the packet region as it is now (helpers may move it)."""
+        r = self.pkt
+        self.pv = NO_PACKET if r is None else (r.base, r.data, len(r.data))
+        return self.pv
 
     def stall(self, cause: str, n: int) -> None:
         if n > 0:
@@ -449,6 +458,14 @@ class Sephirot:
             pass
         adm = self.clock.admit(max(0, e0 - d0))
         st = RunState(env, mem, r1, self.timing, adm, d0, e0, self.lanes)
+        if e0 > d0:
+            try:
+                reg = mem.find(d0, 1)[0]
+                if reg.kind == "packet" and reg.hook is None and reg.writable:
+                    st.pkt = reg
+                    st.pkt_view()
+            except Fault:
+                pass
         if traced:
             st.trace = []
         if adm.buffer_wait:

@@ -98,18 +98,26 @@ class _Gen:
         return hex(c), c
 
     def load(self, op) -> str:
+        """Expression of a load: stack bytes, the packet's bytes (the region cached per run
+        and after each helper call), else env.mem -- all three give what Memory.load gives."""
         si = self.stk.get(op.lane)
         size = op.spec.size
         if si is None:
-            return f"load({self.addr[op.lane]}, {size})"
+            a = self.addr[op.lane]
+            return (f"(int.from_bytes(PD[{a} - PB:{a} - PB + {size}], 'little') "
+                    f"if 0 <= {a} - PB <= PL - {size} else load({a}, {size}))")
         return f"int.from_bytes(STK[{si}:{si + size}], 'little')"
 
     def store(self, op, v: str) -> str:
         si = self.stk.get(op.lane)
         size = op.spec.size
+        mask = hex((1 << (8 * size)) - 1)
         if si is None:
-            return f"store({self.addr[op.lane]}, {size}, {v})"
-        return f"STK[{si}:{si + size}] = ({v} & {hex((1 << (8 * size)) - 1)}).to_bytes({size}, 'little')"
+            a = self.addr[op.lane]
+            return (f"if 0 <= {a} - PB <= PL - {size}: PD[{a} - PB:{a} - PB + {size}] = "
+                    f"({v} & {mask}).to_bytes({size}, 'little')\n"
+                    f"{'    ' * self.ind}else: store({a}, {size}, {v})")
+        return f"STK[{si}:{si + size}] = ({v} & {mask}).to_bytes({size}, 'little')"
 
     def goto(self, ind: int, src: int, target: int, t_next: str) -> None:
         """Leave the block for row `target` after row `src`; a forwarding violation on this
@@ -127,6 +135,7 @@ class _Gen:
 
     # -- one row
     def row(self, info: RowInfo, n: int, ind: int) -> None:
+        self.ind = ind
         e = self.emit
         tm = self.tm
         e(ind, f"# row {info.index}")
@@ -283,7 +292,7 @@ class _Gen:
                 num = str(ins.imm) if kd == Kind.CALL else self.reg(ins.dst)
                 e(ind, "st.t = t; st.last_commit = lc")
                 e(ind, f"R[0] = do_call(st, DEC, {num}, t)")
-                e(ind, "lc = st.last_commit")
+                e(ind, "lc = st.last_commit; PB, PD, PL = st.pkt_view()")
             elif kd == Kind.EXIT:
                 e(ind, "st.r0 = R[0]; st.e = exit_cycle(st, t, True); return None")
                 return
@@ -304,6 +313,7 @@ class _Gen:
         e = self.emit
         e(0, f"def block_{first}(st, R, rdy, load, store, env, stall):")
         e(1, "t = st.t; n = 0; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit")
+        e(1, "PB, PD, PL = st.pv")
         e(1, "try:")
         for k, info in enumerate(rows):
             # the core's order: malformed row, violation inside the row, forwarding edge
