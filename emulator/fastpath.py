@@ -228,10 +228,9 @@ class _Gen:
     def generate(self) -> str:
         self.cur = None
         self.emit(0, "def fn(bb, r1, r2, r3, r4, r5, r10, depth, st):")
-        self.emit(1, "n = st.n; budget = st.budget; S = st.stack; helper = st.helper; caller = st")
-        self.emit(1, "ld = st.ld; sto = st.sto")
+        self.emit(1, "n = st.n; budget = st.budget; S = st.stack")
         self.emit(1, "r0 = r6 = r7 = r8 = r9 = 0")
-        self.emit(1, "P = W = b''; PB = WB = HB = 1; PE = WE = HE = 0; HK = None; PW = False")
+        self.emit(1, "P = W = HK = None; PB = WB = HB = 1; PE = WE = HE = 0; PW = False")
         if self.has_calls:
             self.emit(1, "frames = []")
         if not self.n:
@@ -295,6 +294,7 @@ class _Gen:
         if self.c.specs[last].kind in _NO_FALLTHROUGH:
             return
         nxt = last + 1
+        self.cur = (self.c.slots[last], self.k)    # k: 0 after a helper call updated n
         if nxt >= self.n:
             self.emit(ind, f"raise Stop('execution fell off the end of the program', {self._end_slot(last)})")
             return
@@ -366,7 +366,7 @@ class _Gen:
 
     def _helper(self, i: int, num: str, ind: int) -> None:
         self.emit(ind, f"st.n = n + {self.k}; st.depth = depth")
-        self.emit(ind, f"r0 = helper({num}, (r1, r2, r3, r4, r5), caller) & M64")
+        self.emit(ind, f"r0 = st.helper({num}, (r1, r2, r3, r4, r5), st) & M64")
         self.emit(ind, "n = st.n; PB = WB = HB = 1; PE = WE = HE = 0")   # caches emptied
         self.k = 0
         if self.rest:   # a callback may have used up budget: check again for the rest of the arm
@@ -461,7 +461,7 @@ class _Gen:
         if sx:
             self.emit(ind + 1, sx_fix)
         self.emit(ind, "else:")
-        self.emit(ind + 1, f"{d}, P, PB, PE, PW, HK, HB, HE = ld(a, {size}, P, PB, PE, PW, HK, HB, HE)")
+        self.emit(ind + 1, f"{d}, P, PB, PE, PW, HK, HB, HE = st.ld(a, {size}, P, PB, PE, PW, HK, HB, HE)")
         if sx:
             self.emit(ind + 1, sx_fix)
 
@@ -486,7 +486,7 @@ class _Gen:
         self.emit(ind, f"elif PW and PB <= a <= PE - {size}:")     # e.g. a counter just loaded
         self.emit(ind + 1, _STORE[size].format(b="P", o="a - PB", v=value))
         self.emit(ind, "else:")
-        self.emit(ind + 1, f"W, WB, WE = sto(a, {size}, {value}, W, WB, WE)")
+        self.emit(ind + 1, f"W, WB, WE = st.sto(a, {size}, {value}, W, WB, WE)")
 
     def k_st(self, i, ins, spec, ind):
         self._store(ins, spec.size, _h(ins.imm & ((1 << (8 * spec.size)) - 1)), ind)
@@ -509,17 +509,23 @@ class _Gen:
         # add/or/and/xor (with fetch) on a cached writable region or the stack: inline
         size, src = spec.size, f"r{ins.src}"
         new = alu_expr(base, spec.width, "_v", src, None)
-        for cond, buf, o in ((f"WB <= a <= WE - {size}", "W", "a - WB"),
-                             (f"PW and PB <= a <= PE - {size}", "P", "a - PB"),
-                             (f"{_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}", "S",
-                              f"a - {_h(STACK_BASE)}")):
-            self.emit(ind, f"{'if' if buf == 'W' else 'elif'} {cond}:")
-            self.emit(ind + 1, f"_o = {o}; _v = {_LOAD[size].format(b=buf, o='_o')}")
-            self.emit(ind + 1, _STORE[size].format(b=buf, o="_o", v=new))
+
+        def inline(cond: str, buf: str, o: str, kw: str, at: int) -> None:
+            self.emit(at, f"{kw} {cond}:")
+            self.emit(at + 1, f"_o = {o}; _v = {_LOAD[size].format(b=buf, o='_o')}")
+            self.emit(at + 1, _STORE[size].format(b=buf, o="_o", v=new))
             if spec.op.startswith("fetch_"):
-                self.emit(ind + 1, f"{src} = _v")
-        self.emit(ind, "else:")
-        self.emit(ind + 1, slow)
+                self.emit(at + 1, f"{src} = _v")
+
+        inline(f"WB <= a <= WE - {size}", "W", "a - WB", "if", ind)
+        inline(f"PW and PB <= a <= PE - {size}", "P", "a - PB", "elif", ind)
+        inline(f"{_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}", "S", f"a - {_h(STACK_BASE)}",
+               "elif", ind)
+        self.emit(ind, "else:")      # find the region (a counter just looked up), then try again
+        self.emit(ind + 1, f"W, WB, WE = st.wfind(a, {size}, W, WB, WE)")
+        inline(f"WB <= a <= WE - {size}", "W", "a - WB", "if", ind + 1)
+        self.emit(ind + 1, "else:")
+        self.emit(ind + 2, slow)
 
 
 def compile_program(code: Decoded, extra_labels: frozenset = frozenset()) -> Compiled:
@@ -529,6 +535,17 @@ def compile_program(code: Decoded, extra_labels: frozenset = frozenset()) -> Com
     ns = dict(_GLOBALS)
     exec(compile(source, filename, "exec"), ns)
     return Compiled(code, ns["fn"], frozenset(gen.labels), gen.info, filename, source)
+
+
+def _interpret(bb, r1, r2, r3, r4, r5, r10, depth, st):
+    return st.finish(bb, st.n, depth, (), (0, r1, r2, r3, r4, r5, 0, 0, 0, 0, r10))
+
+
+def interpreted(code: Decoded) -> Compiled:
+    """A stand-in for a program whose generated code Python refuses (far beyond real XDP
+    sizes): every entry runs the interpreter, through the same path as a budget hand-over."""
+    return Compiled(code, _interpret, frozenset(range(code.size)), {}, f"<interpreted {code.program.name}>",
+                    "# interpreted\n")
 
 
 # ---------------------------------------------------------------- running
@@ -550,16 +567,22 @@ class _State:
     __slots__ = ("fp", "env", "mem", "budget", "n", "depth", "ctx", "stack", "helper", "compiled",
                  "cacheable", "_slot")
 
-    def __init__(self, fp: "FastPath", env: Env, budget: int):
+    def __init__(self, fp: "FastPath"):
         self.fp = fp
-        self.env = env
-        self.mem = mem = env.mem
+        self.env = self.mem = None
+        self.compiled: Optional[Compiled] = None
+
+    def prepare(self, env: Env, budget: int) -> "_State":
+        """Ready for a run on `env` (a state is reused from run to run)."""
         self.budget = budget
         self.n = 0
         self.depth = 0
-        self.helper = env.helper
-        self.compiled: Optional[Compiled] = None
-        self.cacheable = _cacheable(mem)
+        if env is not self.env or env.mem is not self.mem:
+            self.env = env
+            self.mem = env.mem
+            self.helper = env.helper
+            self.cacheable = _cacheable(env.mem)
+        return self
 
     @property
     def steps(self) -> int:
@@ -603,6 +626,16 @@ class _State:
         if not self.cacheable:
             return W, WB, WE
         region, _ = self.mem.find(a, size)
+        if region.hook is None and region.writable:
+            return region.data, region.base, region.base + len(region.data)
+        return W, WB, WE
+
+    def wfind(self, a: int, size: int, W, WB, WE):
+        """The store cache set to the plain writable region holding [a, a + size), if any
+        (faults as env.mem would when no region holds it)."""
+        if not self.cacheable:
+            return W, WB, WE
+        region, _ = self.mem.find(a & M64, size)
         if region.hook is None and region.writable:
             return region.data, region.base, region.base + len(region.data)
         return W, WB, WE
@@ -691,24 +724,30 @@ class FastPath:
         self._compiled: dict[tuple[int, int], tuple[Program, Compiled]] = {}
         self.by_filename: dict[str, Compiled] = {}
         self.main = self.compiled(program)     # compile now: a run then only executes
-        self._spare: Optional[Region] = new_stack()
+        self._spare: Optional[tuple[_State, Region]] = None
 
     def compiled(self, program: Program, extra_label: Optional[int] = None) -> Compiled:
         key = (id(program), -1 if extra_label is None else extra_label)
         hit = self._compiled.get(key)
         if hit is None or hit[0] is not program:
             extra = frozenset() if extra_label is None else frozenset([extra_label])
-            comp = compile_program(self._decoded.get(program), extra)
+            code = self._decoded.get(program)
+            try:
+                comp = compile_program(code, extra)
+            except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError):
+                comp = interpreted(code)      # Python could not compile it: still exact, slower
             self.by_filename[comp.filename] = comp
             hit = (program, comp)
             self._compiled[key] = hit
         return hit[1]
 
     def run(self, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
-        spare = self._spare            # a stack region kept between runs (None while in use,
-        self._spare = None             # e.g. when a helper runs this executor again)
+        spare = self._spare            # state and stack region kept between runs (None while
+        self._spare = None             # in use, e.g. when a helper runs this executor again)
+        if spare is None:
+            spare = (_State(self), new_stack())
         try:
-            return execute(_State(self, env, budget), self.program, env, r1, budget, spare)
+            return execute(spare[0].prepare(env, budget), self.program, env, r1, budget, spare[1])
         finally:
             self._spare = spare
 

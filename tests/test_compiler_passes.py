@@ -369,3 +369,14 @@ def test_lanes_and_depth_errors():
                       Insn(0x85, imm=1), Insn(0xB7, imm=2), Insn(0x95)])
     with pytest.raises(InputError, match="lanes"):
         compile_program(m, CompileOptions(lanes=1))
+
+
+def test_schedule_views():
+    from hxdpc.schedview import schedule_html, schedule_table
+    text = PROLOGUE + "r3 = r1\nr3 += 34\nif r3 > r2 goto d\nr0 = *(u8 *)(r1 + 1)\nexit\nd:\nr0 = 1\nexit\n"
+    res = compile_program(prog(text))
+    table = schedule_table(res)
+    assert "lane 3" in table and "len<34->exit 1" in table
+    assert table.splitlines()[-1].startswith(f"{res.report['rows']} rows")
+    page = schedule_html(res)
+    assert page.count("<tr") == res.report["rows"] + 1 and "<svg" in page

@@ -22,7 +22,7 @@ from emulator.runtime.session import PacketInput, Session
 from emulator.sephirot import Sephirot
 from isa.insn import Insn
 from isa.opcodes import BY_KEY
-from isa.program import Function, MapDef, Program
+from isa.program import Function, Program
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_programs"
 PCAPS = SAMPLES / "pcaps"

@@ -342,3 +342,19 @@ def test_sample_programs_agree_with_the_interpreter():
             out[target] = ([(r.action, r.data, r.meta, r.redirect, r.error, r.extra.get("steps")) for r in res],
                            s.dump_maps())
         assert out["interp"] == out["fast"], obj.name
+
+
+def test_falls_back_to_the_interpreter_when_python_cannot_compile(monkeypatch):
+    import emulator.fastpath as fastpath
+
+    def refuse(code, extra=frozenset()):
+        raise SyntaxError("too many statically nested blocks")
+    monkeypatch.setattr(fastpath, "compile_program", refuse)
+    text = "mov %r6, 5\ncall local f\nadd %r0, %r6\nexit\nf:\nmov %r0, 1\nexit"
+    prog = Program("t", assemble(text))
+    fp = FastPath(prog)
+    assert fp.source() == "# interpreted\n"
+    assert fp.run(Env(), 0) == Interpreter(prog).run(Env(), 0)
+    assert fp.run(Env(), 0).r0 == 6
+    res = fp.run(Env(), 0, budget=3)
+    assert res == Interpreter(prog).run(Env(), 0, budget=3) and "budget" in res.error

@@ -206,6 +206,9 @@ def test_row_budget_stops_a_loop():
     sep = Sephirot(image("{ goto -1 }"), timing=DEFAULT_TIMING.with_(max_rows=500))
     r = sep.run(Env(), 0)
     assert "budget of 500" in r.error and sep.last.rows == 500
+    for engine in ("core", "fast"):          # Session passes the interpreter's budget through
+        r = Sephirot(image("{ goto -1 }"), engine=engine).run(Env(), 0, 77)
+        assert "budget of 77" in r.error
 
 
 class _TailEnv(Env):

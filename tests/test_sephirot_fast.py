@@ -134,3 +134,17 @@ def test_fast_engine_equals_core_on_compiled_samples(name, pcap):
         pytest.skip(f"{name}.o not built")
     core, fast = _compiled_sessions(name, pcap, 150)
     assert fast == core
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(images(), st.binary(min_size=64, max_size=64))
+def test_per_block_functions_equal_core(img, data):
+    """The per-block mode (used when an image has very many reachable blocks)."""
+    from emulator.sephirot import fast
+    saved = fast.MAX_WHOLE_BLOCKS
+    fast.MAX_WHOLE_BLOCKS = 0
+    try:
+        core, fast_ = _both(img, data, DEFAULT_TIMING.with_(max_rows=300))
+    finally:
+        fast.MAX_WHOLE_BLOCKS = saved
+    assert fast_ == core

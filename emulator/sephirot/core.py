@@ -18,7 +18,6 @@ committed.  The stream of packets is clocked by aps.StreamClock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from emulator import layout
@@ -27,7 +26,7 @@ from emulator.memory import Fault, Region
 from emulator.sephirot.aps import Admission, StreamClock, frames
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo, ScheduleViolation, decode_image
 from emulator.sephirot.stats import PacketStats, StreamStats
-from emulator.sephirot.timing import DEFAULT_TIMING, PACKET_HELPERS, H_MAP_LOOKUP, H_MAP_UPDATE, \
+from emulator.sephirot.timing import DEFAULT_TIMING, PACKET_HELPERS, H_MAP_DELETE, H_MAP_LOOKUP, H_MAP_UPDATE, \
     Timing, helper_latency
 from isa.image import Image
 from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, alu, atomic, endian, jump_taken, movsx,
@@ -73,7 +72,7 @@ class RunState:
     """Everything one packet's run changes; both engines read and write it."""
     __slots__ = ("env", "mem", "ctx", "timing", "adm", "d0", "e0", "regs", "rdy", "t", "last_row",
                  "helper_free", "last_commit", "rows", "slots", "lane_slots", "stalls", "trace",
-                 "fr0", "stk", "lane_hist", "r0", "e", "pkt", "pv")
+                 "fr0", "stk", "lane_hist", "r0", "e", "pkt", "pv", "maxr")
 
     def __init__(self, env: Env, mem, ctx: int, timing: Timing, adm: Admission, d0: int = 0,
                  e0: int = 0, lanes: int = 4):
@@ -94,6 +93,7 @@ class RunState:
         self.lane_hist: list = []          # fast engine: per-lane counts to add up at the end
         self.r0 = 0                        # the action and the cycle the exit resolved at
         self.e = 0
+        self.maxr = timing.max_rows        # row budget of this run
         self.pkt = None                    # the packet's memory region (fast engine's direct access)
         self.pv = NO_PACKET
 
@@ -132,7 +132,7 @@ def do_call(st: RunState, decoded: Decoded, num: int, t: int) -> int:
     May raise Fault, ProgramExit or TailCall (handled by the executor)."""
     r = st.regs
     args = (r[1], r[2], r[3], r[4], r[5])
-    key = map_key_size(decoded, r[1]) if num in (H_MAP_LOOKUP, H_MAP_UPDATE, 3) else 0
+    key = map_key_size(decoded, r[1]) if num in (H_MAP_LOOKUP, H_MAP_UPDATE, H_MAP_DELETE) else 0
     lat = helper_latency(st.timing, num, args, key)
     begin = t + 2
     st.helper_free = begin + lat
@@ -336,8 +336,8 @@ def _run_rows(st: RunState, decoded: Decoded, row: int) -> None:
         if not 0 <= row < n:
             raise Stop(f"execution left the image (row {row}, image has {n} rows)")
         info = rows[row]
-        if st.rows >= tm.max_rows:
-            raise Stop(f"row budget of {tm.max_rows} exhausted at row {row}")
+        if st.rows >= st.maxr:
+            raise Stop(f"row budget of {st.maxr} exhausted at row {row}")
         if info.error:
             raise Stop(f"{info.error} at row {row}")
         if info.violation:
@@ -445,19 +445,24 @@ class Sephirot:
             self._images[id(program)] = hit
         return hit[1]
 
-    def run(self, env: Env, r1: int) -> RunResult:
+    def run(self, env: Env, r1: int, budget: Optional[int] = None) -> RunResult:
+        """One packet (r1 = its context).  `budget`: rows this run may execute (default the
+        timing table's max_rows), like the interpreter's instruction budget."""
         pkt_no = self.stats.packets
         traced = pkt_no in self.trace_packets
         mem = env.mem
         r1 &= M64
         d0 = e0 = 0
         try:
-            if mem.find(r1, 8)[0].kind == "ctx":
+            reg, off = mem.find(r1, 8)
+            if reg.kind == "ctx":          # xdp_md.data / data_end, read as a program would
                 d0, e0 = mem.load(r1, 4), mem.load(r1 + 4, 4)
         except Fault:
             pass
         adm = self.clock.admit(max(0, e0 - d0))
         st = RunState(env, mem, r1, self.timing, adm, d0, e0, self.lanes)
+        if budget is not None:
+            st.maxr = max(0, int(budget))
         if e0 > d0:
             try:
                 reg = mem.find(d0, 1)[0]

@@ -1,4 +1,9 @@
-"""Sephirot's fast engine: each block of rows becomes one generated Python function.
+"""Sephirot's fast engine: the image's rows become generated Python code.
+
+The blocks reachable from row 0 become one function (`run_all`): a binary decision tree on the
+row number leads to each block's statements, and a block continues the loop with the next row
+(registers in a list, the cycle counter and per-packet constants in locals).  Images with very
+many reachable blocks get one function per block instead, built on first use.
 
 Same results as the row-by-row engine (core.run_core): action, memory, errors AND every
 cycle figure (tests/test_sephirot_fast.py checks both agree).  How:
@@ -18,7 +23,7 @@ A block that could cross the row budget runs on the core engine instead (exact b
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 from emulator import layout
 from emulator.env import ProgramExit
@@ -34,6 +39,7 @@ S64 = 1 << 63
 S32 = 1 << 31
 _BRANCH_END = (Kind.JA, Kind.JCOND, Kind.EXIT, Kind.PEXIT)
 MAX_BLOCK_ROWS = 48          # longer straight runs are split (bounded code size per function)
+MAX_WHOLE_BLOCKS = 400       # more reachable blocks: one function per block instead of one in all
 
 _GLOBALS = {
     "M64": M64, "M32": M32, "S64": S64, "S32": S32, "End": End, "Stop": Stop, "Fault": Fault,
@@ -67,6 +73,8 @@ class _Gen:
         self.lines: list[str] = []
         self.consts: dict = {}
         # r10 never written: stack addresses are constants, accessed in the stack bytes
+        self.whole = False
+        self.cur: list = []
         self.r10_fixed = not any(10 in op.writes for info in decoded.rows for op in info.data + info.control)
 
     def stack_index(self, op) -> Optional[int]:
@@ -85,9 +93,8 @@ class _Gen:
         self.lines.append("    " * ind + s)
 
     # -- operands
-    @staticmethod
-    def reg(r: int) -> str:
-        return f"R[{r}]"
+    def reg(self, r: int) -> str:
+        return f"r{r}" if self.whole else f"R[{r}]"
 
     def operand(self, op, width: int):
         """(expression, constant or None) of the second operand, truncated to width."""
@@ -125,11 +132,26 @@ class _Gen:
         check, and after the target's own malformed-row/violation checks)."""
         rows = self.d.rows
         e = self.emit
+        if self.whole:
+            e(ind, f"t = {t_next}; lr = {src}")
+            if not 0 <= target < len(rows):
+                e(ind, f"st.t = t; raise Stop('execution left the image (row {target}, "
+                       f"image has {len(rows)} rows)')")
+                return
+            if not (rows[target].error or rows[target].violation):
+                v = self.d.edge_violation(src, target)
+                if v:
+                    e(ind, "if base + n < REM:")
+                    e(ind + 1, f"st.t = t; raise Stop({('schedule violation: ' + v)!r}, True)")
+            b = self.cur
+            e(ind, f"base += {len(b)}; sl += {sum(r.slots for r in b)}; "
+                   f"LH({_cumulative(b, self.d.lanes)[1][-1]}); row = {target}; continue")
+            return
         e(ind, f"st.t = {t_next}; st.last_row = {src}")
         if 0 <= target < len(rows) and not (rows[target].error or rows[target].violation):
             v = self.d.edge_violation(src, target)
             if v:
-                e(ind, f"if st.rows + n < {self.tm.max_rows}:")
+                e(ind, "if st.rows + n < st.maxr:")
                 e(ind + 1, f"raise Stop({('schedule violation: ' + v)!r}, True)")
         e(ind, f"return {target}")
 
@@ -253,7 +275,7 @@ class _Gen:
                 writes.append((ins.dst, v))
             elif kd == Kind.ATOMIC:
                 e(ind, f"{v}n, {v}s, {v}r = atomic({spec.op!r}, {self.load(op)}, "
-                       f"{self.reg(ins.src)}, R[0], {spec.width})")
+                       f"{self.reg(ins.src)}, {self.reg(0)}, {spec.width})")
                 stores.append((op, f"{v}n"))
                 if spec.op == "cmpxchg":
                     writes.append((0, f"{v}r"))
@@ -265,9 +287,9 @@ class _Gen:
             e(ind, self.store(op, v))
         for reg, v in writes:
             if reg == 0 or tm.load_address_stall:   # only these readiness values are ever read
-                e(ind, f"R[{reg}] = {v}; rdy[{reg}] = t + 3")
+                e(ind, f"{self.reg(reg)} = {v}; rdy[{reg}] = t + 3")
             else:
-                e(ind, f"R[{reg}] = {v}")
+                e(ind, f"{self.reg(reg)} = {v}")
         if stores:
             e(ind, "lc = t + 4")
         # control lanes in priority order
@@ -291,10 +313,12 @@ class _Gen:
             elif kd in (Kind.CALL, Kind.CALLX):
                 num = str(ins.imm) if kd == Kind.CALL else self.reg(ins.dst)
                 e(ind, "st.t = t; st.last_commit = lc")
-                e(ind, f"R[0] = do_call(st, DEC, {num}, t)")
+                if self.whole:     # the helper reads its arguments from st.regs
+                    e(ind, "R[1] = r1; R[2] = r2; R[3] = r3; R[4] = r4; R[5] = r5")
+                e(ind, f"{self.reg(0)} = do_call(st, DEC, {num}, t)")
                 e(ind, "lc = st.last_commit; PB, PD, PL = st.pkt_view()")
             elif kd == Kind.EXIT:
-                e(ind, "st.r0 = R[0]; st.e = exit_cycle(st, t, True); return None")
+                e(ind, f"st.r0 = {self.reg(0)}; st.e = exit_cycle(st, t, True); return None")
                 return
             elif kd == Kind.PEXIT:
                 e(ind, f"st.r0 = {hex(ins.imm & M64)}; st.e = exit_cycle(st, t, False); return None")
@@ -306,6 +330,72 @@ class _Gen:
                 return
         e(ind, "t += 1")
 
+    def body(self, rows: list[RowInfo], ind: int) -> None:
+        """The statements of one block (rows in order)."""
+        e = self.emit
+        self.cur = rows
+        for k, info in enumerate(rows):
+            # the core's order: malformed row, violation inside the row, forwarding edge
+            if info.error:
+                e(ind, f"st.t = t; raise Stop({(info.error + f' at row {info.index}')!r})")
+                return
+            if info.violation:
+                e(ind, f"st.t = t; raise Stop({('schedule violation: ' + info.violation)!r}, True)")
+                return
+            v = self.d.edge_violation(rows[k - 1].index, info.index) if k > 0 else ""
+            if v:
+                e(ind, f"st.t = t; raise Stop({('schedule violation: ' + v)!r}, True)")
+                return
+            self.row(info, k + 1, ind)
+        self.goto(ind, rows[-1].index, rows[-1].index + 1, "t")
+
+    def program(self, blocks: list[list[RowInfo]]) -> str:
+        """One function for all the blocks reachable from row 0: a binary decision tree on
+        `row` leads to each block's statements; a block continues the loop with the next row."""
+        self.lines = []
+        self.whole = True
+        e = self.emit
+        e(0, "def run_all(st, R, rdy, load, store, env, stall):")
+        e(1, "t = st.t; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit")
+        e(1, "PB, PD, PL = st.pv")
+        e(1, f"base = 0; sl = 0; n = 0; cur = 0; lr = st.last_row; REM = st.maxr - st.rows")
+        e(1, "LH = st.lane_hist.append; row = 0")
+        e(1, "r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10 = R")
+        e(1, "try:")
+        e(2, "while True:")
+        starts = sorted(b[0].index for b in blocks)
+        by_start = {b[0].index: b for b in blocks}
+
+        def tree(lo: int, hi: int, ind: int) -> None:
+            if hi - lo == 1:
+                st_ = starts[lo]
+                b = by_start[st_]
+                e(ind, f"if row == {st_}:")
+                e(ind + 1, f"cur = {st_}; n = 0")
+                e(ind + 1, f"if base + {len(b)} > REM:")
+                e(ind + 2, "st.t = t; st.last_row = lr; R[:] = [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]")
+                e(ind + 2, "return row")
+                self.body(b, ind + 1)
+                e(ind, "st.t = t; st.last_row = lr; R[:] = [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]")
+                e(ind, "return row")
+                return
+            mid = (lo + hi) // 2
+            e(ind, f"if row < {starts[mid]}:")
+            tree(lo, mid, ind + 1)
+            e(ind, "else:")
+            tree(mid, hi, ind + 1)
+
+        tree(0, len(starts), 3)
+        e(1, "except Fault as f:")
+        e(2, "st.t = t")
+        e(2, "raise Stop(f'{f} at row {cur + n - 1}') from None")
+        e(1, "finally:")
+        e(2, "st.last_commit = lc")
+        e(2, "st.rows += base + n; st.slots += sl + CS[cur][n]")
+        e(2, "if n: LH(CL[cur][n])")
+        self.whole = False
+        return "\n".join(self.lines)
+
     def block(self, rows: list[RowInfo]) -> str:
         """Source of the function of one block (rows in order)."""
         first = rows[0].index
@@ -315,21 +405,7 @@ class _Gen:
         e(1, "t = st.t; n = 0; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit")
         e(1, "PB, PD, PL = st.pv")
         e(1, "try:")
-        for k, info in enumerate(rows):
-            # the core's order: malformed row, violation inside the row, forwarding edge
-            if info.error:
-                e(2, f"st.t = t; raise Stop({(info.error + f' at row {info.index}')!r})")
-                break
-            if info.violation:
-                e(2, f"st.t = t; raise Stop({('schedule violation: ' + info.violation)!r}, True)")
-                break
-            v = self.d.edge_violation(rows[k - 1].index, info.index) if k > 0 else ""
-            if v:
-                e(2, f"st.t = t; raise Stop({('schedule violation: ' + v)!r}, True)")
-                break
-            self.row(info, k + 1, 2)
-        else:
-            self.goto(2, rows[-1].index, rows[-1].index + 1, "t")
+        self.body(rows, 2)
         e(1, "except Fault as f:")
         e(2, "st.t = t")
         e(2, f"raise Stop(f'{{f}} at row {{{first} + n - 1}}') from None")
@@ -363,6 +439,71 @@ class FastProgram:
         self.sources: dict[int, str] = {}
         self.leaders = _targets(decoded)
         self._gen = _Gen(decoded, timing)
+        self.whole = None
+        blocks = self._reachable()
+        if blocks is not None:
+            gen = self._gen
+            gen.consts = {}
+            src = gen.program(blocks)
+            ns = dict(_GLOBALS)
+            ns.update(gen.consts)
+            ns["ROWS"] = decoded.rows
+            ns["DEC"] = decoded
+            cs, cl = {}, {}
+            for b in blocks:
+                cs[b[0].index], cl[b[0].index] = _cumulative(b, decoded.lanes)
+            cs.setdefault(0, [0])
+            cl.setdefault(0, [()])
+            ns["CS"], ns["CL"] = cs, cl
+            exec(compile(src, "<sephirot program>", "exec"), ns)
+            self.whole = ns["run_all"]
+            self.sources[-1] = src
+
+    def _split(self, start: int) -> list:
+        rows = self.decoded.rows
+        n = len(rows)
+        blk = [rows[start]]
+        i = start
+        while (not _ends_block(rows[i]) and i + 1 < n and (i + 1) not in self.leaders
+               and len(blk) < MAX_BLOCK_ROWS):
+            i += 1
+            blk.append(rows[i])
+        return blk
+
+    def _reachable(self) -> Optional[list]:
+        """The blocks reachable from row 0 (None if there are too many for one function)."""
+        rows = self.decoded.rows
+        n = len(rows)
+        if not n:
+            return None
+        seen: dict[int, list] = {}
+        todo = [0]
+        while todo:
+            s0 = todo.pop()
+            if s0 in seen or not 0 <= s0 < n:
+                continue
+            blk = self._split(s0)
+            seen[s0] = blk
+            if len(seen) > MAX_WHOLE_BLOCKS:
+                return None
+            last = blk[-1]
+            if last.error or last.violation:
+                continue
+            uncond = False
+            for op in last.control:
+                k = op.spec.kind
+                if k == Kind.JCOND:
+                    todo.append(last.index + 1 + op.insn.off)
+                elif k == Kind.JA:
+                    todo.append(last.index + 1 + (op.insn.imm if op.spec.is_jmp32 else op.insn.off))
+                    uncond = True
+                    break
+                elif k in (Kind.EXIT, Kind.PEXIT) or k not in (Kind.CALL, Kind.CALLX, Kind.BOUNDS):
+                    uncond = True
+                    break
+            if not uncond:
+                todo.append(last.index + 1)
+        return list(seen.values())
 
     def block(self, start: int) -> tuple:
         """The generated function of the block starting at row `start` (built on first use:
@@ -390,15 +531,20 @@ class FastProgram:
         return entry
 
     def run(self, st, decoded: Decoded) -> None:
-        """Execute from row 0 until End/Stop (the same contract as core.run_core)."""
+        """Execute from row 0 until the exit (st.r0, st.e) or a Stop, like core.run_core."""
         blocks = self.blocks
         n = len(decoded.rows)
-        maxr = self.timing.max_rows
+        maxr = st.maxr
         R = st.regs
         rdy = st.rdy
         mem = st.mem
         load, store, env, stall = mem.load, mem.store, st.env, st.stall
         row = 0
+        if self.whole is not None:
+            row = self.whole(st, R, rdy, load, store, env, stall)
+            if row is None:
+                return
+            return run_core(st, decoded, row)   # the row budget is near: exact accounting
         while True:
             if row is None:              # the packet ended (st.r0, st.e set)
                 return

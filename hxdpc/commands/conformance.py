@@ -25,9 +25,11 @@ def default_dir() -> Path:
 @click.option("--budget", default=conformance.DEFAULT_BUDGET, show_default=True, type=click.IntRange(1),
               help="instructions a test may execute before it fails")
 def command(directory, target, budget):
-    """Run the bpf_conformance `.data` tests in DIRECTORY (default: ../shared/reference/
-    bpf_conformance/tests beside the project).  Prints each failing test with its reason and
-    a last line `N passed, M failed`; exit status 1 when a test failed, 2 for a bad DIRECTORY."""
+    """Run the bpf_conformance `.data` tests in DIRECTORY.
+
+    DIRECTORY defaults to ../shared/reference/bpf_conformance/tests beside the project.
+    Prints each failing test with its reason and a last line `N passed, M failed`; exit
+    status 1 when a test failed, 2 for a bad DIRECTORY."""
     directory = directory if directory is not None else default_dir()
     tests = conformance.load_dir(directory)
     targets = conformance.select_targets(target)

@@ -24,14 +24,18 @@ from hxdpc.passes.ir import CALLS, PURE, Op, effects, ends_block, is_control
 from isa.opcodes import Kind
 
 
-def _observable(o: Op) -> bool:
-    """Ops a hardware bounds check must not be moved across: memory outside the stack
-    (may fault or be seen) and calls."""
+def _observable(o: Op, vals: dict) -> bool:
+    """Ops a hardware bounds check must not be moved across: memory outside the stack and
+    the context (may fault or be seen) and calls."""
     if o.insn is None:
         return False
     e = effects(o)
     if e.call or o.kind == Kind.CALL_LOCAL:
         return True
+    if e.load and not e.store and e.load[0] != 10:
+        s = vals.get(o.id)
+        base = s[e.load[0]] if s is not None else None
+        return not (base is not None and base[0] == "ctx")
     for acc in (e.load, e.store):
         if acc and acc[0] != 10:
             return True
@@ -105,11 +109,11 @@ def build_ddg(ops: list[Op], vals: dict, spec_ok: dict | None = None) -> nx.DiGr
         # bounds markers
         if o.marker is not None:
             for p in range(c):
-                if _observable(ops[p]):
+                if _observable(ops[p], vals):
                     _edge(g, p, c, True)
                 elif ops[p].marker is not None:
                     _edge(g, p, c, False)
-        elif _observable(o) or ends_block(o):
+        elif _observable(o, vals) or ends_block(o):
             for p in range(c):
                 if ops[p].marker is not None:
                     _edge(g, p, c, False)
