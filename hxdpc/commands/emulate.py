@@ -62,6 +62,7 @@ class Stats:
         self.refused = 0
         self.steps = 0
         self.cycles: list[int] = []
+        self.trace = ""
 
     def add(self, r) -> None:
         self.packets += 1
@@ -138,7 +139,7 @@ def _program_and_executor(prog: str, section, target: str, executor, clock_mhz: 
 def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None, results=None,
                 out_dir=None, dump_maps=None, events=None, ctx_path=None, clock=None, seed=0,
                 fib_path=None, section=None, clock_mhz=DEFAULT_CLOCK_MHZ, executor=None,
-                progress=None) -> Stats:
+                progress=None, trace=None) -> Stats:
     """The command as a library call (tests call it directly)."""
     from emulator.runtime import pcapio
     from emulator.runtime.fib import parse_fib
@@ -152,6 +153,10 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
     fib_json = _read_json(fib_path, "the FIB")
     fib = parse_fib(fib_json, fib_path) if fib_json is not None else None
     program, programs, executor = _program_and_executor(prog, section, target, executor, clock_mhz)
+    if trace is not None:
+        if not hasattr(executor, "format_trace"):
+            raise InputError("--trace", f"the {target} target has no pipeline trace (use --target sephirot)")
+        executor.trace_packets = {trace}
     session = Session(program, executor=executor, maps=maps_json,
                       clock_ns=clock, seed=seed or 0, fib=fib, ctx=ctx, programs=programs,
                       maps_source=maps_path or "MAPS.json")
@@ -187,6 +192,8 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
             _write_json(dump_maps, session.dump_maps())
         stats.lru_first_eviction = dict(session.lru_first_eviction)
         stats.stream = getattr(session.executor, "stats", None)
+        if trace is not None:
+            stats.trace = executor.format_trace(trace)
     return stats
 
 
@@ -210,8 +217,10 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
 @click.option("-s", "--section", help="program by section or function name")
 @click.option("--clock-mhz", type=float, default=DEFAULT_CLOCK_MHZ, show_default=True,
               help="Sephirot's clock frequency")
+@click.option("--trace", type=click.IntRange(min=0), metavar="N",
+              help="print Sephirot's pipeline for packet N (0-based), row by row")
 def command(prog, pcap, target, maps_path, results, out_dir, dump_maps, events, stats, stats_json,
-            ctx_path, clock, seed, fib_path, section, clock_mhz):
+            ctx_path, clock, seed, fib_path, section, clock_mhz, trace):
     """Run every packet of a capture through PROG, in order, maps persisting."""
     bar = _progress(pcap)
     t0 = time.perf_counter()
@@ -221,16 +230,18 @@ def command(prog, pcap, target, maps_path, results, out_dir, dump_maps, events, 
                 st = run_emulate(prog, pcap, target=target, maps_path=maps_path, results=results,
                                  out_dir=out_dir, dump_maps=dump_maps, events=events, ctx_path=ctx_path,
                                  clock=clock, seed=seed, fib_path=fib_path, section=section,
-                                 clock_mhz=clock_mhz, progress=bar)
+                                 clock_mhz=clock_mhz, progress=bar, trace=trace)
         else:
             st = run_emulate(prog, pcap, target=target, maps_path=maps_path, results=results,
                              out_dir=out_dir, dump_maps=dump_maps, events=events, ctx_path=ctx_path,
                              clock=clock, seed=seed, fib_path=fib_path, section=section,
-                             clock_mhz=clock_mhz)
+                             clock_mhz=clock_mhz, trace=trace)
     except InputError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
     elapsed = time.perf_counter() - t0
+    if trace is not None:
+        click.echo((getattr(st, "trace", "") or f"packet {trace} was not run").rstrip("\n"))
     data = st.as_json(target, clock_mhz)
     if stats_json:
         _write_json(stats_json, data)
