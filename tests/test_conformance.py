@@ -60,8 +60,10 @@ def test_cli_failures_and_bad_directory(tmp_path: Path, monkeypatch):
     assert res.exit_code == 1
     lines = res.output.splitlines()
     assert lines[-1] == "1 passed, 2 failed"
-    assert "FAIL bad [interp]: r0 = 0x3, expected 0x4" in lines
-    assert any(line.startswith("FAIL loops [fast]: error: instruction budget") for line in lines)
+    assert "FAIL bad: [interp] r0 = 0x3, expected 0x4; [fast] r0 = 0x3, expected 0x4" in lines
+    assert any(line.startswith("FAIL loops: [interp] error: instruction budget of 1000 exhausted")
+               for line in lines)
+    assert len(lines) == 3      # one line per failing test
     res = CliRunner().invoke(main, ["conformance", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "not a directory" in res.output
     empty = tmp_path / "empty"

@@ -16,12 +16,11 @@ Interface 1 (loopback) always exists, as in the kernel.
 from __future__ import annotations
 
 import ipaddress
-import json
 import struct
 from dataclasses import dataclass, field
 from typing import Optional
 
-from hxdpc.errors import InputError
+from hxdpc.errors import InputError, read_json
 
 AF_INET, AF_INET6 = 2, 10
 ENODEV, EINVAL, EAFNOSUPPORT = 19, 22, 97
@@ -195,11 +194,4 @@ def parse_fib(obj, where: str) -> Fib:
 
 
 def load_fib(path: str) -> Fib:
-    try:
-        with open(path) as f:
-            obj = json.load(f)
-    except OSError as e:
-        raise InputError(path, f"cannot read: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(path, f"not JSON: {e}") from None
-    return parse_fib(obj, path)
+    return parse_fib(read_json(path, "the FIB"), path)

@@ -13,13 +13,12 @@ file gives ingress ifindex k + 1, a packet's ``epb_queue`` its rx queue; ``--ctx
 """
 from __future__ import annotations
 
-import json
 import os
 import struct
 from typing import BinaryIO, Iterator, Optional
 
 from emulator.runtime.results import PacketInput, action_name
-from hxdpc.errors import InputError
+from hxdpc.errors import InputError, read_json
 
 LINKTYPE_ETHERNET = 1
 PCAP_MAGICS = {0xA1B2C3D4: 1000, 0xA1B23C4D: 1}        # -> ns per fraction unit
@@ -219,13 +218,7 @@ def _packet_block(btype: int, body: bytes, e: str, ifaces: list[_Iface], index: 
 
 def load_ctx(path: str) -> dict:
     """The --ctx JSON, validated: {"ingress_ifindex", "rx_queue_index", "packets": {"N": {...}}}."""
-    try:
-        with open(path) as f:
-            obj = json.load(f)
-    except OSError as e:
-        raise InputError(path, f"cannot read: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(path, f"not JSON: {e}") from None
+    obj = read_json(path, "the packet context")
     check_ctx(obj, path)
     return obj
 

@@ -40,8 +40,8 @@ def command(directory, target, budget):
             passed += 1
             continue
         failed += 1
-        for name, reason in out.failures.items():
-            click.echo(f"FAIL {t.name} [{name}]: {reason}")
+        reasons = "; ".join(f"[{name}] {reason}" for name, reason in out.failures.items())
+        click.echo(f"FAIL {t.name}: {reasons}")
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -17,21 +17,13 @@ from typing import Optional
 import click
 
 from hxdpc import __version__
-from hxdpc.errors import InputError
+from hxdpc.errors import InputError, read_json
 
 DEFAULT_CLOCK_MHZ = 156.25
 PROGRESS_MIN_BYTES = 1 << 20
 
 
-def _read_json(path: Optional[str], what: str):
-    if path is None:
-        return None
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as e:
-        raise InputError(path, f"cannot read {what}: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(path, f"{what} is not valid JSON ({e})") from None
+_read_json = read_json
 
 
 def _open_out(path: Optional[str]):

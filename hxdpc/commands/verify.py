@@ -8,32 +8,22 @@ namespace (emulator.netns).  docs/verify.md describes the rules.
 """
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Optional
+
+from typing import Optional
 
 import click
 
 from emulator import kernel as K
 from emulator.kernel_compare import (PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
                                      excuse, map_diffs, packet_diffs, program_helpers)
-from hxdpc.errors import InputError
+from hxdpc.errors import InputError, read_json
 
 PROGRESS_MIN_PACKETS = 200
 
 
-def read_json(path: Optional[str], what: str) -> Optional[Any]:
-    if path is None:
-        return None
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as e:
-        raise InputError(path, f"cannot read {what}: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(path, f"{what} is not valid JSON ({e})") from None
 
 
 def make_target(name: str):
