@@ -42,6 +42,9 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
     res = compile_program(program, opts)
     path = Path(out) if out else Path.cwd() / f"{Path(prog).stem}.{fmt}"
     try:
+        for out_path in (path, report, schedule_html):
+            if out_path:
+                Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         write_image(res.image, path, fmt)
         if report:
             Path(report).write_text(json.dumps(res.report, indent=1, sort_keys=True) + "\n")
