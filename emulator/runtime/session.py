@@ -17,11 +17,15 @@ from emulator.runtime.fib import Fib
 from emulator.runtime.maps import DevMap, MapSet
 from emulator.runtime.pcapio import apply_ctx, check_ctx
 from emulator.runtime.results import PacketInput, PacketResult, action_name  # noqa: F401 (re-exported)
-from emulator.runtime.xdp import FrameRefused, PacketBuffer, RxInfo, XdpContext, check_frame
+from emulator.runtime.xdp import (ETH_HLEN, MAX_FRAGS, MAX_LINEAR, PAGE_SIZE, FrameRefused, PacketBuffer,
+                                  RxInfo, XdpContext, check_frame)
 from hxdpc.errors import InputError
 from isa.program import Program
 
 M64 = 0xFFFFFFFFFFFFFFFF
+_HELPERS = H.HELPERS
+XDP_REDIRECT = H.XDP_REDIRECT
+MAX_FRAME = MAX_LINEAR + MAX_FRAGS * PAGE_SIZE    # check_frame's bounds
 
 
 class XdpEnv(Env):
@@ -40,6 +44,10 @@ class XdpEnv(Env):
         self.pkt: Optional[PacketBuffer] = None
         self.program: Optional[Program] = None
         self._index_map: dict[int, list[int]] = {}   # id(program) -> its map index -> ours
+        # lddw values of the running program, by (src, imm): they depend only on the program
+        # and the map set, both fixed for the session (id(program) -> (program, values))
+        self._lddw_cache: dict[int, tuple[Program, dict]] = {}
+        self._lddw: dict = {}
         self.packet_index = -1
         for m in maps.maps:
             for r in m.regions():
@@ -55,10 +63,16 @@ class XdpEnv(Env):
 
     def enter(self, program: Program) -> None:
         """The program now running (entry, or a tail call's target)."""
+        if program is self.program:
+            return
         self.program = program
         if id(program) not in self._index_map:
             names = {m.name: i for i, m in enumerate(self.maps.maps)}
             self._index_map[id(program)] = [names.get(d.name, -1) for d in program.maps]
+        hit = self._lddw_cache.get(id(program))
+        if hit is None or hit[0] is not program:
+            hit = self._lddw_cache[id(program)] = (program, {})
+        self._lddw = hit[1]
 
     def now_ns(self) -> int:
         return self.clock_ns & M64
@@ -71,12 +85,27 @@ class XdpEnv(Env):
         return num in H.HELPERS
 
     def helper(self, num: int, args, caller) -> int:
-        fn = H.HELPERS.get(num)
+        fn = _HELPERS.get(num)
         if fn is None:
             raise Fault(f"unknown helper {H.helper_name(num)} ({num})")
         if self.pkt is None:
             raise Fault(f"{H.helper_name(num)} called outside a packet run")
         return fn(self, args, caller) & M64      # executors pass r1-r5 as unsigned 64-bit
+
+    def helper_fn(self, num: int):
+        """`f(args, caller) -> r0` doing exactly what `helper(num, args, caller)` does, with
+        the dispatch done once (for generated code that calls the same helper per packet);
+        None if the runtime has no helper `num`."""
+        fn = _HELPERS.get(num)
+        if fn is None:
+            return None
+        name = H.helper_name(num)
+
+        def call(args, caller, env=self, fn=fn):
+            if env.pkt is None:
+                raise Fault(f"{name} called outside a packet run")
+            return fn(env, args, caller) & M64
+        return call
 
     def _our_index(self, imm: int) -> int:
         table = self._index_map.get(id(self.program)) if self.program is not None else None
@@ -89,6 +118,12 @@ class XdpEnv(Env):
         return i
 
     def lddw_value(self, src: int, imm: int) -> int:
+        v = self._lddw.get((src, imm))
+        if v is None:
+            v = self._lddw[(src, imm)] = self._lddw_value(src, imm)
+        return v
+
+    def _lddw_value(self, src: int, imm: int) -> int:
         if src == 5:
             return self.maps.maps[self._our_index(imm & 0xFFFFFFFF)].handle
         if src == 6:
@@ -177,26 +212,36 @@ class Session:
 
     def run(self, pkt: PacketInput) -> PacketResult:
         env = self.env
-        pkt = apply_ctx(pkt, self.ctx)
-        env.packet_index = pkt.index
-        env.clock_ns = self._clock(pkt)
-        env.reset_packet_state()
-        try:
-            check_frame(len(pkt.data))
-        except FrameRefused as e:
-            return PacketResult(pkt.index, 0, bytes(pkt.data), error=e.reason, ran=False)
+        if self.ctx:
+            pkt = apply_ctx(pkt, self.ctx)
+        env.packet_index = index = pkt.index
+        env.clock_ns = pkt.ts_ns if self.clock_start is None else self._clock(pkt)
+        env.redirect_set = False                 # reset_packet_state, inline (per packet)
+        env.redirect_index = 0
+        env.redirect_map = None
+        env.tail_calls = 0
+        frame = pkt.data
+        n = len(frame)
+        if n < ETH_HLEN or n > MAX_FRAME:
+            try:
+                check_frame(n)
+            except FrameRefused as e:
+                return PacketResult(index, 0, bytes(frame), error=e.reason, ran=False)
         rx = self._rx
-        rx.ingress_ifindex, rx.rx_queue_index = pkt.ingress_ifindex, pkt.rx_queue_index
+        rx.ingress_ifindex = ifindex = pkt.ingress_ifindex
+        rx.rx_queue_index = pkt.rx_queue_index
         buf = self._buf
         if buf is None:
-            buf = self._buf = PacketBuffer(env.mem, pkt.data, pkt.ingress_ifindex == 1)
+            buf = self._buf = PacketBuffer(env.mem, frame, ifindex == 1)
             self._ctx = XdpContext(buf, rx)
             env.mem.add(self._ctx.region)
         else:
-            buf.reset(pkt.data, pkt.ingress_ifindex == 1)
+            buf.reset(frame, ifindex == 1)
         env.pkt = buf
         env.enter(self.program)
-        evictions = [m.evictions for m in self._lru]
+        lru = self._lru
+        if lru:
+            evictions = [m.evictions for m in lru]
         try:
             if self.budget is not None:
                 rr: RunResult = self.executor.run(env, layout.CTX_BASE, self.budget)
@@ -204,20 +249,22 @@ class Session:
                 rr = self.executor.run(env, layout.CTX_BASE)
         finally:
             env.pkt = None
-        for m, before in zip(self._lru, evictions):
-            if m.evictions != before:
-                self.lru_first_eviction.setdefault(m.name, pkt.index)
-        action = 0 if rr.error is not None else rr.r0 & 0xFFFFFFFF
+        if lru:
+            for m, before in zip(lru, evictions):
+                if m.evictions != before:
+                    self.lru_first_eviction.setdefault(m.name, index)
+        error = rr.error
+        action = 0 if error is not None else rr.r0 & 0xFFFFFFFF
         redirect = None
-        if action == H.XDP_REDIRECT and env.redirect_set:
+        if action == XDP_REDIRECT and env.redirect_set:
             if env.redirect_map is not None:
                 redirect = {"map": env.redirect_map.name, "key": env.redirect_index}
             else:
                 redirect = {"ifindex": env.redirect_index}
         extra = rr.extra
-        extra.setdefault("steps", rr.steps)
-        return PacketResult(pkt.index, action, buf.data_bytes(), buf.meta_bytes(), redirect,
-                            rr.error, extra)
+        if "steps" not in extra:
+            extra["steps"] = rr.steps
+        return PacketResult(index, action, buf.data_bytes(), buf.meta_bytes(), redirect, error, extra)
 
     def redirect_ifindex(self, redirect: Optional[dict]) -> Optional[int]:
         """The device a redirect goes to (devmap entries resolved), None if not a device."""

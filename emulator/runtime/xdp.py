@@ -33,6 +33,7 @@ ETH_HLEN = 14
 META_MAX = 255                     # type_max(skb_shared_info.meta_len)
 
 _ZERO = bytes(PAGE_SIZE)
+_PACKET_BASE = layout.PACKET_BASE
 EINVAL, EFAULT, EACCES, ENOMEM, EOPNOTSUPP = 22, 14, 13, 12, 95
 
 # struct xdp_md field offsets
@@ -109,6 +110,10 @@ class PacketBuffer:
             self._lo = self.meta
         if self.end > self._hi:
             self._hi = self.end
+        view = self._view
+        if (view is not None and region.data is view and region.base == layout.PACKET_BASE + self.meta
+                and len(view) == self.end - self.meta):
+            return      # same window as the previous packet's: the mapped view already shows it
         mem.remove(region)
         # old views stay valid (they alias the same page), so an executor holding one
         # sees what memory would hold; they are simply no longer mapped
@@ -265,19 +270,20 @@ class XdpContext(RegionHook):
         self.region = Region("ctx", layout.CTX_BASE, bytearray(layout.CTX_SIZE), False, "ctx", self)
 
     def load(self, off: int, size: int) -> int:
+        if size == 4:                      # the common case first: one test per field
+            if off == 0:
+                return _PACKET_BASE + self.pkt.data
+            if off == 4:
+                return _PACKET_BASE + self.pkt.end
+            if off == 8:
+                return _PACKET_BASE + self.pkt.meta
+            if off == 12:
+                return self.rx.ingress_ifindex & 0xFFFFFFFF
+            if off == 16:
+                return self.rx.rx_queue_index & 0xFFFFFFFF
         if size != 4 or off % 4:
             raise Fault(f"{size}-byte load at xdp_md+{off}: the kernel allows only aligned "
                         "4-byte loads of its fields", layout.CTX_BASE + off)
-        if off == 0:
-            return self.pkt.addr(self.pkt.data)
-        if off == 4:
-            return self.pkt.addr(self.pkt.end)
-        if off == 8:
-            return self.pkt.addr(self.pkt.meta)
-        if off == 12:
-            return self.rx.ingress_ifindex & 0xFFFFFFFF
-        if off == 16:
-            return self.rx.rx_queue_index & 0xFFFFFFFF
         raise Fault("xdp_md.egress_ifindex is readable only by devmap programs",
                     layout.CTX_BASE + off)
 

@@ -10,7 +10,7 @@ isa/image.py and docs/compiler.md:
 - WAW: strict (two lanes never write one register);
 - memory: store then possibly-aliasing load/store strict, load then store same row allowed;
   a helper call is a barrier (strict) for every memory access and call, except that a
-  load may share the row of a later call;
+  load or store may share the row of a later call (stores commit before control lanes);
 - a bounds marker: observable or faulting ops before it strictly earlier, those after it
   (and the block's branch/exit) in its row or later;
 - the block's branch/exit: every other op in its row or earlier.
@@ -97,8 +97,9 @@ def build_ddg(ops: list[Op], vals: dict, spec_ok: dict | None = None) -> nx.DiGr
             if not (q.load or q.store or q.call):
                 continue
             if q.call or e.call:
-                # a load may share the row of a later call (it reads the row's start)
-                _edge(g, p, c, not (e.call and q.load and not q.store and not q.call))
+                # a load or store may share the row of a later call: loads read the row's
+                # start, stores commit before the control lanes run (the call sees them)
+                _edge(g, p, c, not (e.call and not q.call))
                 continue
             if q.store and e.load and _alias(same, p, q.store, c, e.load):
                 _edge(g, p, c, True)

@@ -41,50 +41,52 @@ def _rmw(o: Op, r: int) -> bool:
 
 
 def _webs(ops: list[Op], r: int):
-    """(op indices of the web, leaves block?) for each plain definition of r."""
+    """(uses, leaves block?) for each plain definition of r; uses = [(op index, rename its
+    dst?, rename its reads?)].  A definition may read r itself (``r1 = *(u32 *)(r1 + 0)``):
+    it reads the previous value, so only its dst joins the web; likewise an op that reads
+    this value and redefines r (``r2 = *(u16 *)(r2 + 2)``) ends the web with its reads."""
     out = []
     for i, o in enumerate(ops):
         if o.insn is None or o.kind not in _DEF_KINDS or o.insn.dst != r or _rmw(o, r):
             continue
-        if r in _read_fields(o).values():
-            continue
-        web, ok, leaves = [i], True, True
+        web, ok, leaves = [(i, True, False)], True, True
         for k in range(i + 1, len(ops)):
             q = ops[k]
             if q.insn is None:
                 continue
             e = effects(q)
             reads = r in e.reads
-            if reads:
-                if q.kind in _IMPLICIT or r not in _read_fields(q).values():
-                    ok = False
-                    break
-                web.append(k)
+            if reads and (q.kind in _IMPLICIT or r not in _read_fields(q).values()):
+                ok = False
+                break
             if r in e.writes:
                 if reads and _rmw(q, r):
+                    web.append((k, True, True))
                     continue          # the chain goes on in the same register
-                if reads and q.kind not in _DEF_KINDS:
+                if q.kind not in _DEF_KINDS and reads:
                     ok = False
                     break
-                if reads and q.insn.dst == r:   # e.g. r2 = *(u16 *)(r2 + 2): reads old, writes new
-                    ok = False
-                    break
+                if reads:             # reads this value, starts the next one
+                    web.append((k, False, True))
                 leaves = False
                 break
+            if reads:
+                web.append((k, True, True))
         if ok:
             out.append((web, leaves))
     return out
 
 
-def _rename(o: Op, r: int, f: int) -> Op:
+def _rename(o: Op, r: int, f: int, dst: bool = True, reads: bool = True) -> Op:
     i = o.insn
     kw = {}
-    if i.dst == r:
+    if dst and i.dst == r and o.kind in _DEF_KINDS:
         kw["dst"] = f
-    if i.src == r and ("src" in _read_fields(o)):
-        kw["src"] = f
-    if "imm" in _read_fields(o) and i.imm == r:
-        kw["imm"] = f
+    fields = _read_fields(o)
+    if reads:
+        for name, reg in fields.items():
+            if reg == r:
+                kw[name] = f
     return o.with_(insn=i.with_(**kw))
 
 
@@ -106,15 +108,12 @@ def rename_registers(func: Func) -> tuple[Func, int]:
         free = [f for f in range(10) if f not in used]
         cur = list(ops)
         for r in range(10):
-            webs = _webs(cur, r)
-            for web, leaves in webs[:-1] if webs and webs[-1][1] else webs:
-                if leaves and r in live_out:
-                    continue
-                if not free or len(webs) < 2:
-                    break
+            for web, leaves in _webs(cur, r):
+                if leaves or not free:
+                    continue      # the last value keeps the register (it may leave the block)
                 f = free.pop(0)
-                for k in web:
-                    cur[k] = _rename(cur[k], r, f)
+                for k, dst, reads in web:
+                    cur[k] = _rename(cur[k], r, f, dst, reads)
                 count += 1
         for o, n in zip(ops, cur):
             if n is not o:

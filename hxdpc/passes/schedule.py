@@ -100,14 +100,33 @@ def schedule(cfg: CFG, lanes: int = 4, code_motion: bool = True) -> Schedule:
 
 
 def _schedule_unit(ops: list[Op], vals, sch: Schedule, incoming, spec_ok: dict) -> None:
-    lanes = sch.lanes
+    """List-schedule one unit with two candidate orders (ops bound to a lane by forwarding
+    first, or plain critical-path priority) and keep the shorter result: greedy binding
+    sometimes spends a slot a longer chain needed (the MAC swaps of XDP_TX)."""
     if not ops:
         return
     g = build_ddg(ops, vals, spec_ok)
     h = heights(g)
+    best = None
+    for bound_first in (True, False):
+        got = _list_schedule(ops, g, h, sch.lanes, incoming, bound_first)
+        if best is None or len(got[0]) < len(best[0]):
+            best = got
+    rows, place = best
     base = len(sch.rows)
+    for n, (r, lane) in place.items():
+        if ops[n].marker is None:
+            sch.op_place[ops[n].id] = (base + r, lane)
+    for n in sorted((n for n in place if ops[n].marker is not None), key=lambda n: (place[n][0], n)):
+        sch.markers.append((base + place[n][0], ops[n].marker))
+    sch.rows.extend(rows)
+
+
+def _list_schedule(ops: list[Op], g, h, lanes: int, incoming, bound_first: bool):
+    """(rows, place) of one unit: place maps op index -> (row, lane), -1 for markers."""
     place: dict[int, tuple[int, int]] = {}
     order = sorted(range(len(ops)), key=lambda n: (-h[n], n))
+    rank = {n: i for i, n in enumerate(order)}
     term = len(ops) - 1 if ends_block(ops[-1]) else None
     rows: list[list] = []
     r = 0
@@ -129,7 +148,7 @@ def _schedule_unit(ops: list[Op], vals, sch: Schedule, incoming, spec_ok: dict) 
             if not fits:
                 break
             # ops bound to a lane by forwarding go first, then the rest by priority
-            fits.sort(key=lambda x: (x[0], order.index(x[1])))
+            fits.sort(key=lambda x: (x[0] if bound_first else False, rank[x[1]]))
             _, n, lane = fits[0]
             o = ops[n]
             if o.marker is not None:
@@ -139,15 +158,12 @@ def _schedule_unit(ops: list[Op], vals, sch: Schedule, incoming, spec_ok: dict) 
                 row[lane] = o
                 if o.kind == Kind.LDDW:
                     row[lane + 1] = CONT
-                sch.op_place[o.id] = (base + r, lane)
             progress = True
         r += 1
         if r > 4 * len(ops) + 8:
             raise InputError(f"op {ops[0].orig}", "internal compiler error: the scheduler made no progress")
-    for n in sorted((n for n in place if ops[n].marker is not None), key=lambda n: (place[n][0], n)):
-        sch.markers.append((base + place[n][0], ops[n].marker))
     last = max(p[0] for p in place.values()) + 1
-    sch.rows.extend(rows[:last])
+    return rows[:last], place
 
 
 def _lanes_written(row: list) -> set[int]:

@@ -1,0 +1,56 @@
+"""Fold ``rX += K`` into the offsets of the memory accesses that use rX as their base.
+
+clang computes a header pointer and then adds a constant to it before loading
+(``r0 = r1 + r7; r0 += 14; r4 = *(u16 *)(r0 + 2)``); on Sephirot the add is a row of its
+own in the dependence chain.  The add is removed and K added to the offsets when, inside
+its block, every read of the new value (up to the next definition of rX) is the base of a
+load or store, the value does not leave the block (rX redefined in the block, or dead at
+its end), and every new offset fits the 16-bit field.  Each access then computes the same
+address ((rX + K) + off = rX + (K + off), both 64-bit wrapping), so it touches the same
+bytes; rX itself is read by nothing else.
+"""
+from __future__ import annotations
+
+from hxdpc.passes.absval import liveness
+from hxdpc.passes.cfg import build_cfg
+from hxdpc.passes.ir import LOADS, STORES, Func, effects, remove_ops
+from isa.opcodes import Kind
+
+OP_ADD64_K = 0x07
+
+
+def fold_offsets(func: Func) -> tuple[Func, int]:
+    cfg = build_cfg(func)
+    after = liveness(cfg)
+    new, dead = {}, set()
+    for block in cfg.blocks:
+        ops = block.ops
+        live_out = after[ops[-1].id] if ops else set()
+        for i, o in enumerate(ops):
+            if o.insn is None or o.insn.opcode != OP_ADD64_K or o.insn.dst == 10:
+                continue
+            x, k = o.insn.dst, o.insn.imm
+            uses, ended = [], False
+            for q in ops[i + 1:]:
+                q = new.get(q.id, q)
+                e = effects(q)
+                if x in e.reads:
+                    base = q.insn.src if q.kind in LOADS else q.insn.dst if q.kind in STORES else None
+                    if base != x or q.kind in STORES and q.kind != Kind.ST and q.insn.src == x:
+                        uses = None
+                        break
+                    uses.append(q)
+                if x in e.writes:
+                    ended = True
+                    break
+            if uses is None or not (ended or x not in live_out):
+                continue
+            if not all(-0x8000 <= q.insn.off + k < 0x8000 for q in uses):
+                continue
+            for q in uses:
+                new[q.id] = q.with_(insn=q.insn.with_(off=q.insn.off + k))
+            dead.add(o.id)
+    if not dead:
+        return func, 0
+    func = Func([new.get(o.id, o) for o in func.ops], func.name, func.notes)
+    return remove_ops(func, dead), len(dead)
