@@ -127,6 +127,16 @@ def helpers_called(path: str) -> set[int]:
     return out
 
 
+def _has_legacy_maps(path) -> bool:
+    """Whether the object defines maps in a legacy `maps` section (which libbpf 1.x refuses to
+    open; such objects go to the kernel through our own loader, emulator.kernel_raw)."""
+    from hxdpc.loader.elf import ElfObject
+    try:
+        return "maps" in ElfObject.open(str(path)).section_names
+    except InputError:
+        return False
+
+
 def object_map_types(path: str) -> dict[str, int]:
     """The object's maps (contract names -> map type) as libbpf sees them, without loading."""
     L = lb.lib()
@@ -135,7 +145,7 @@ def object_map_types(path: str) -> dict[str, int]:
     obj = L.bpf_object__open_file(str(path).encode(), None)
     if not obj:
         err = ctypes.get_errno()
-        if "legacy map definitions" in log.tail(4):
+        if _has_legacy_maps(path):
             from hxdpc.loader import load_all
             return {d.name: d.type for d in load_all(str(path))[0].maps}
         raise InputError(str(path), f"libbpf cannot open it ({os.strerror(err)})")
@@ -186,7 +196,7 @@ class KernelProgram:
             if obj:
                 self._obj = obj
                 self._setup(section, maps or {}, maps_source, frags)
-            elif "legacy map definitions" in self._log.tail(4):
+            elif _has_legacy_maps(self.path):
                 self._setup_raw(section, maps or {}, maps_source)
             else:
                 err = ctypes.get_errno()
