@@ -31,10 +31,11 @@ ARTIFACTS = ROOT.parent / "shared" / "reference" / "hxdp-artifacts"
 ROMS = ARTIFACTS / "roms"
 
 PAPER = {"drop_early": 52.0, "drop_no_early": 22.0, "tx": 22.5, "redirect": 15.0,
-         "firewall": 6.53}
+         "firewall": 6.53}          # (the paper's hand-optimised firewall: 7.1 Mpps)
 
 # Hand-scheduled images under the row ABI (isa/image.py): the best schedule we know for the
 # paper's microbenchmarks (per-lane forwarding: a value loaded on lane k feeds lane k only).
+# hxdpc's own schedules of ubench_tx/ubench_redirect now have the same row counts (5 and 6).
 HAND_TX = """.lanes 4
 .bounds 1 14 1
 { r9 = *(u32 *)(r1 + 0) ; nop ; nop ; nop }

@@ -16,7 +16,7 @@ from hxdpc.passes.check import check_schedule
 from hxdpc.passes.extensions import load_store48, narrow_lddw, param_exit, three_operand
 from hxdpc.passes.inline import inline_calls
 from hxdpc.passes.ir import Func
-from hxdpc.passes.offsets import fold_offsets
+from hxdpc.passes.offsets import fold_offsets, rebase_packet_accesses
 from hxdpc.passes.rename import rename_registers
 from hxdpc.passes.schedule import Schedule, schedule, to_image
 from hxdpc.passes.simplify import dead_code, simplify
@@ -56,7 +56,7 @@ def compile_program(program: Program, options: CompileOptions = CompileOptions()
     if options.depth < 1:
         raise InputError(where, f"--depth must be positive, not {options.depth}")
     counts = dict(removed_bounds_checks=0, removed_zeroing=0, three_operand=0, load48=0, store48=0,
-                  param_exit=0, dead_code=0, narrowed_lddw=0, renamed=0, exit_tails=0, copies=0, folded_offsets=0)
+                  param_exit=0, dead_code=0, narrowed_lddw=0, renamed=0, exit_tails=0, copies=0, folded_offsets=0, rebased=0)
     func = simplify(inline_calls(program, where))
     if options.bounds_removal:
         func, counts["removed_bounds_checks"] = remove_bounds_checks(func)
@@ -67,6 +67,8 @@ def compile_program(program: Program, options: CompileOptions = CompileOptions()
     if options.param_exit:
         func, counts["exit_tails"] = duplicate_exit_tails(func)
         func, counts["copies"] = copy_forward(func)
+        func, n = duplicate_exit_tails(func)      # the tails the first round made small
+        counts["exit_tails"] += n
         func, counts["param_exit"] = param_exit(func)
     func, counts["dead_code"] = dead_code(func)
     if options.load48:
@@ -74,6 +76,9 @@ def compile_program(program: Program, options: CompileOptions = CompileOptions()
     if options.three_operand:
         func, counts["three_operand"] = three_operand(func)
         func, counts["folded_offsets"] = fold_offsets(func)
+        func, counts["rebased"] = rebase_packet_accesses(func)
+        func, n = dead_code(func)
+        counts["dead_code"] += n
     func = simplify(func)
     if options.code_motion:
         func, counts["renamed"] = rename_registers(func)

@@ -13,14 +13,15 @@ isa/image.py and docs/compiler.md:
   load or store may share the row of a later call (stores commit before control lanes);
 - a bounds marker: observable or faulting ops before it strictly earlier, those after it
   (and the block's branch/exit) in its row or later;
-- the block's branch/exit: every other op in its row or earlier.
+- the block's branch/exit: every other op in its row or earlier, except a pure op whose
+  result the branch target does not need (it may sink into the fall-through rows).
 """
 from __future__ import annotations
 
 import networkx as nx
 
 from hxdpc.passes.extensions import may_alias
-from hxdpc.passes.ir import CALLS, PURE, Op, effects, ends_block, is_control
+from hxdpc.passes.ir import CALLS, LOADS, PURE, Op, effects, ends_block, is_control
 from isa.opcodes import Kind
 
 
@@ -68,9 +69,14 @@ def build_ddg(ops: list[Op], vals: dict, spec_ok: dict | None = None) -> nx.DiGr
         for r in e.writes:
             version[r] += 1
     same = (ops, vals, vers)
+    bound = 0            # packet bytes a hardware bounds check earlier in the unit guarantees
     for c, o in enumerate(ops):
         e = eff[c]
         ctrl = is_control(o)
+        if o.marker is not None:
+            bound = max(bound, o.marker.length)
+        elif e.call:
+            bound = 0    # the helper may move the packet (adjust_head): older checks say nothing
         for r in e.reads:
             p = last_write.get(r)
             if p is not None:
@@ -119,16 +125,44 @@ def build_ddg(ops: list[Op], vals: dict, spec_ok: dict | None = None) -> nx.DiGr
                 if ops[p].marker is not None:
                     _edge(g, p, c, False)
         if ends_block(o):
+            inner = spec_ok is not None and o.id in spec_ok and c < len(ops) - 1
             for p in range(c):
+                # a pure op may sink below an inner branch of the chain (into the rows of
+                # the fall-through blocks) when the branch target does not need its result
+                if inner and ops[p].kind in PURE and ops[p].marker is None and \
+                        not (eff[p].writes & spec_ok[o.id]) and not (eff[p].writes & e.reads):
+                    continue
                 _edge(g, p, c, False)
         for p in range(c):
             bid = ops[p].id
             if spec_ok and bid in spec_ok and ops[p].insn is not None and ends_block(ops[p]):
                 if ends_block(o):
                     _edge(g, p, c, False)
-                elif not (o.kind in PURE and o.marker is None and not (e.writes & spec_ok[bid])):
+                elif not ((o.kind in PURE and o.marker is None or _safe_load(o, e, vals, bound))
+                          and not (e.writes & spec_ok[bid])):
                     _edge(g, p, c, True)
     return g
+
+
+def _safe_load(o: Op, e, vals: dict, bound: int) -> bool:
+    """A load that cannot fault and has no effect but its register, so it may run
+    speculatively: from the context (xdp_md), the stack, or packet bytes below a hardware
+    bounds check of this unit (no helper call since; the check's row comes first, DDG
+    marker edge).  Executed on a path that did not ask for it, it only writes a dead register."""
+    if o.kind not in LOADS or e.store or o.id not in vals:
+        return False
+    base = vals[o.id][e.load[0]]
+    if base is None or base[1] is None:
+        return False
+    lo = base[1] + e.load[1]
+    hi = lo + e.load[2]
+    if base[0] == "ctx":
+        return 0 <= lo and hi <= 24
+    if base[0] == "fp":
+        return -512 <= lo and hi <= 0
+    if base[0] == "data":
+        return 0 <= lo and hi <= bound
+    return False
 
 
 def _alias(same, p, pa, c, ca) -> bool:

@@ -11,7 +11,7 @@ bytes; rX itself is read by nothing else.
 """
 from __future__ import annotations
 
-from hxdpc.passes.absval import liveness
+from hxdpc.passes.absval import liveness, per_op_values
 from hxdpc.passes.cfg import build_cfg
 from hxdpc.passes.ir import LOADS, STORES, Func, effects, remove_ops
 from isa.opcodes import Kind
@@ -54,3 +54,37 @@ def fold_offsets(func: Func) -> tuple[Func, int]:
         return func, 0
     func = Func([new.get(o.id, o) for o in func.ops], func.name, func.notes)
     return remove_ops(func, dead), len(dead)
+
+
+def rebase_packet_accesses(func: Func) -> tuple[Func, int]:
+    """Address packet loads and stores from the packet start register when one holds it.
+
+    After bounds-check removal clang's header pointers (``r1 = r2 + 14``) are often read
+    only as the base of an access; ``*(u8 *)(r1 + 0)`` with r1 = data + 14 and r2 = data
+    becomes ``*(u8 *)(r2 + 14)`` (the same address: both registers hold pointers into the
+    current packet, loaded from ctx->data with no helper call since, so the abstract values
+    are exact), and the pointer's definition may then die (dead code).  Only the register
+    holding data + 0 is used as the new base, and the new offset must fit 16 bits.
+    """
+    vals = per_op_values(build_cfg(func))
+    out, n = [], 0
+    for o in func.ops:
+        s = vals.get(o.id)
+        base = (o.insn.src if o.kind in LOADS else o.insn.dst if o.kind in STORES else None) \
+            if o.insn is not None else None
+        if s is None or base is None or base == 10:
+            out.append(o)
+            continue
+        v = s[base]
+        start = next((r for r in range(10) if s[r] == ("data", 0)), None)
+        if v is None or v[0] != "data" or v[1] in (None, 0) or start is None or start == base:
+            out.append(o)
+            continue
+        off = o.insn.off + v[1]
+        if not -0x8000 <= off < 0x8000:
+            out.append(o)
+            continue
+        kw = {"off": off, "src": start} if o.kind in LOADS else {"off": off, "dst": start}
+        out.append(o.with_(insn=o.insn.with_(**kw)))
+        n += 1
+    return Func(out, func.name, func.notes), n

@@ -77,6 +77,11 @@ def _webs(ops: list[Op], r: int):
     return out
 
 
+def _read_by_branch(ops: list[Op], web) -> bool:
+    last = ops[-1]
+    return last.kind == Kind.JCOND and any(k == len(ops) - 1 and reads for k, _, reads in web)
+
+
 def _rename(o: Op, r: int, f: int, dst: bool = True, reads: bool = True) -> Op:
     i = o.insn
     kw = {}
@@ -109,8 +114,11 @@ def rename_registers(func: Func) -> tuple[Func, int]:
         cur = list(ops)
         for r in range(10):
             for web, leaves in _webs(cur, r):
-                if leaves or not free:
-                    continue      # the last value keeps the register (it may leave the block)
+                if not free or leaves and (r in live_out or not _read_by_branch(cur, web)):
+                    # a value that leaves the block keeps its register; one that dies in the
+                    # block's branch is renamed (a branch reads late: a write of its register
+                    # in the fall-through block could not share the branch's row)
+                    continue
                 f = free.pop(0)
                 for k, dst, reads in web:
                     cur[k] = _rename(cur[k], r, f, dst, reads)

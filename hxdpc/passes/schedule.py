@@ -100,19 +100,23 @@ def schedule(cfg: CFG, lanes: int = 4, code_motion: bool = True) -> Schedule:
 
 
 def _schedule_unit(ops: list[Op], vals, sch: Schedule, incoming, spec_ok: dict) -> None:
-    """List-schedule one unit with two candidate orders (ops bound to a lane by forwarding
-    first, or plain critical-path priority) and keep the shorter result: greedy binding
-    sometimes spends a slot a longer chain needed (the MAC swaps of XDP_TX)."""
+    """List-schedule one unit with four candidate orders (ops bound to a lane by forwarding
+    first or not; control ops first or not; then critical-path priority) and keep the best:
+    greedy binding sometimes spends a slot a longer chain needed (the MAC swaps of XDP_TX),
+    and a datapath op can push a branch of a parallel-branching row to the next row."""
     if not ops:
         return
     g = build_ddg(ops, vals, spec_ok)
     h = heights(g)
     best = None
-    for bound_first in (True, False):
-        got = _list_schedule(ops, g, h, sch.lanes, incoming, bound_first)
-        if best is None or len(got[0]) < len(best[0]):
-            best = got
-    rows, place = best
+    for bound_first, ctrl_first in ((True, False), (False, False), (True, True), (False, True)):
+        got = _list_schedule(ops, g, h, sch.lanes, incoming, bound_first, ctrl_first)
+        # fewer rows first, then control ops (branches, exits, calls) earlier: a path that
+        # leaves the unit by an early branch does not run the unit's later rows
+        cost = (len(got[0]), sum(r for n, (r, _) in got[1].items() if is_control(ops[n])))
+        if best is None or cost < best[0]:
+            best = (cost, got)
+    rows, place = best[1]
     base = len(sch.rows)
     for n, (r, lane) in place.items():
         if ops[n].marker is None:
@@ -122,7 +126,7 @@ def _schedule_unit(ops: list[Op], vals, sch: Schedule, incoming, spec_ok: dict) 
     sch.rows.extend(rows)
 
 
-def _list_schedule(ops: list[Op], g, h, lanes: int, incoming, bound_first: bool):
+def _list_schedule(ops: list[Op], g, h, lanes: int, incoming, bound_first: bool, ctrl_first: bool = False):
     """(rows, place) of one unit: place maps op index -> (row, lane), -1 for markers."""
     place: dict[int, tuple[int, int]] = {}
     order = sorted(range(len(ops)), key=lambda n: (-h[n], n))
@@ -148,7 +152,8 @@ def _list_schedule(ops: list[Op], g, h, lanes: int, incoming, bound_first: bool)
             if not fits:
                 break
             # ops bound to a lane by forwarding go first, then the rest by priority
-            fits.sort(key=lambda x: (x[0] if bound_first else False, rank[x[1]]))
+            fits.sort(key=lambda x: (x[0] if bound_first else False,
+                                     not is_control(ops[x[1]]) if ctrl_first else False, rank[x[1]]))
             _, n, lane = fits[0]
             o = ops[n]
             if o.marker is not None:
