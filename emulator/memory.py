@@ -60,6 +60,22 @@ class Memory:
         del self._bases[i]
         del self._regions[i]
 
+    def move(self, region: Region, base: int, data) -> None:
+        """Give a mapped region a new base and contents: remove + add, done in place when
+        the region keeps its place among the others (the packet after adjust_head, or a
+        frame of another length)."""
+        i = self._regions.index(region)
+        bases = self._bases
+        if (i == 0 or bases[i - 1] < base) and (i + 1 == len(bases) or base < bases[i + 1]):
+            region.base = base
+            region.data = data
+            bases[i] = base
+            return
+        self.remove(region)
+        region.base = base
+        region.data = data
+        self.add(region)
+
     def regions(self) -> list[Region]:
         return list(self._regions)
 

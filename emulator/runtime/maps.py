@@ -238,7 +238,7 @@ class HashMap(Map):
             return 0
         if self.lru:
             self.entries.move_to_end(key)
-        return self.value_addr(slot)
+        return self.base + (slot * self.ncpu + self.cpu) * self.elem      # value_addr(slot)
 
     @staticmethod
     def _check(old: Optional[int], flags: int) -> int:
@@ -584,6 +584,10 @@ class MapSet:
     """The maps of one object, shared by all its programs (tail calls), by name and index."""
     maps: list[Map]
 
+    def __post_init__(self) -> None:
+        # handle -> map, for the helpers' per-call lookup (by_handle checks it is current)
+        self._handles = {layout.MAP_HANDLE_BASE + i * HANDLE_STRIDE: m for i, m in enumerate(self.maps)}
+
     @classmethod
     def build(cls, defs: list[MapDef], ncpu: int = 1) -> "MapSet":
         return cls([make_map(i, d, ncpu) for i, d in enumerate(defs)])
@@ -595,6 +599,9 @@ class MapSet:
         raise KeyError(name)
 
     def by_handle(self, addr: int) -> Map:
+        m = self._handles.get(addr)
+        if m is not None and len(self._handles) == len(self.maps):
+            return m
         i, r = divmod(addr - layout.MAP_HANDLE_BASE, HANDLE_STRIDE)
         if r or not 0 <= i < len(self.maps):
             if not self.maps:

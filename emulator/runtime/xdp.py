@@ -114,13 +114,10 @@ class PacketBuffer:
         if (view is not None and region.data is view and region.base == layout.PACKET_BASE + self.meta
                 and len(view) == self.end - self.meta):
             return      # same window as the previous packet's: the mapped view already shows it
-        mem.remove(region)
         # old views stay valid (they alias the same page), so an executor holding one
         # sees what memory would hold; they are simply no longer mapped
         self._view = memoryview(self.buf)[self.meta:self.end]
-        region.base = layout.PACKET_BASE + self.meta
-        region.data = self._view
-        mem.add(region)
+        mem.move(region, layout.PACKET_BASE + self.meta, self._view)
 
     def close(self) -> None:
         """Remove the packet region from memory."""
@@ -151,7 +148,7 @@ class PacketBuffer:
         return lin + b"".join(self.frags) if self.frags else lin
 
     def meta_bytes(self) -> bytes:
-        return bytes(self.buf[self.meta:self.data])
+        return bytes(self.buf[self.meta:self.data]) if self.meta != self.data else b""
 
     # -- helpers (net/core/filter.c) -----------------------------------------------------
     def adjust_head(self, offset: int) -> int:
