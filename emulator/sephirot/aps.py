@@ -67,13 +67,15 @@ class StreamClock:
 
     def admit(self, nbytes: int) -> Admission:
         t = self.timing
-        nf = frames(nbytes, t.frame_bytes)
+        nf = -(-nbytes // t.frame_bytes) if nbytes > 0 else 1      # frames(nbytes), inline
+        if nf < 1:
+            nf = 1
         a = self.next_arrival
         self.next_arrival = a + nf
         if self.first_arrival is None:
             self.first_arrival = a
-        x0 = max(a, self.core_free)
-        x = max(x0, self.older)
+        x0 = a if a >= self.core_free else self.core_free
+        x = x0 if x0 >= self.older else self.older
         c = x + 1 if t.early_start else x + nf
         return Admission(a, x, c, nf, x - x0)
 
@@ -86,9 +88,11 @@ class StreamClock:
         if out_bytes <= 0:
             self.newer = end
             return Departure(end, end, end, end - adm.transfer)
-        ready = max(end, adm.core_start + last_commit)
-        es = max(ready, self.emit_free)
-        ee = es + frames(out_bytes, self.timing.frame_bytes)
+        ready = adm.core_start + last_commit
+        if end > ready:
+            ready = end
+        es = ready if ready >= self.emit_free else self.emit_free
+        ee = es + (-(-out_bytes // self.timing.frame_bytes) or 1)    # frames(out_bytes), out_bytes > 0
         self.emit_free = self.newer = ee
         return Departure(end, es, ee, ee - adm.transfer)
 

@@ -18,12 +18,13 @@ committed.  The stream of packets is clocked by aps.StreamClock.
 """
 from __future__ import annotations
 
+from itertools import zip_longest
 from typing import Callable, Optional
 
 from emulator import layout
 from emulator.env import Env, ProgramExit, RunResult, TailCall
 from emulator.memory import Fault, Region
-from emulator.sephirot.aps import Admission, StreamClock, frames
+from emulator.sephirot.aps import Admission, StreamClock
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo, ScheduleViolation, decode_image
 from emulator.sephirot.stats import PacketStats, StreamStats
 from emulator.sephirot.timing import DEFAULT_TIMING, PACKET_HELPERS, H_MAP_DELETE, H_MAP_LOOKUP, H_MAP_UPDATE, \
@@ -35,6 +36,8 @@ from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, alu, atomic, endian, 
 STACK_BASE = layout.STACK_TOP - layout.STACK_SIZE
 ZERO_STACK = bytes(layout.STACK_SIZE)
 NO_PACKET = (-(1 << 80), b"", 0)
+NO_WAIT = -(1 << 80)
+NO_BOUNDS = (None, None)
 XDP_PASS, XDP_TX, XDP_REDIRECT = 2, 3, 4
 EMITTING = (XDP_PASS, XDP_TX, XDP_REDIRECT)
 
@@ -72,7 +75,7 @@ class RunState:
     """Everything one packet's run changes; both engines read and write it."""
     __slots__ = ("env", "mem", "ctx", "timing", "adm", "d0", "e0", "regs", "rdy", "t", "last_row",
                  "helper_free", "last_commit", "rows", "slots", "lane_slots", "stalls", "trace",
-                 "fr0", "stk", "lane_hist", "r0", "e", "pkt", "pv", "maxr")
+                 "fr0", "stk", "lane_hist", "r0", "e", "pkt", "pv", "maxr", "wp", "bde")
 
     def __init__(self, env: Env, mem, ctx: int, timing: Timing, adm: Admission, d0: int = 0,
                  e0: int = 0, lanes: int = 4):
@@ -96,6 +99,12 @@ class RunState:
         self.maxr = timing.max_rows        # row budget of this run
         self.pkt = None                    # the packet's memory region (fast engine's direct access)
         self.pv = NO_PACKET
+        # fast engine: the cycle from which every frame is in (whole_packet(); NO_WAIT without
+        # a packet): no frame can stall a row issued from then on
+        self.wp = self.whole_packet() if e0 > d0 and adm is not None else NO_WAIT
+        # fast engine: (xdp_md.data, data_end) as a bounds check would read them now, when the
+        # run read them from the context itself (Sephirot.run sets it), else (None, None)
+        self.bde = NO_BOUNDS
 
     def pkt_view(self) -> tuple:
         """(base, bytes, length) of the packet region as it is now (helpers may move it)."""
@@ -152,6 +161,15 @@ def exit_cycle(st: RunState, t: int, plain: bool) -> int:
     return e
 
 
+def _region_load(reg: Region, off: int, size: int) -> int:
+    """Memory.load of [off, off + size) of a region known to hold it (found by Memory.find)."""
+    if off + size > len(reg.data):
+        raise Fault(f"invalid {size}-byte access", reg.base + off)
+    if reg.hook is not None:
+        return reg.hook.load(off, size)
+    return int.from_bytes(reg.data[off:off + size], "little")
+
+
 # ---------------------------------------------------------------- the row-by-row engine
 
 def _operand(r: list, op) -> int:
@@ -197,15 +215,19 @@ def issue_time(st: RunState, info: RowInfo, t: int, regs: list) -> int:
     return t
 
 
+def bounds_ctx(st: RunState) -> tuple[int, int]:
+    """xdp_md.data and data_end, as a hardware bounds check reads them."""
+    try:
+        return st.mem.load(st.ctx, 4), st.mem.load(st.ctx + 4, 4)
+    except Fault:
+        raise Fault("a hardware bounds check needs an XDP context in r1") from None
+
+
 def bounds_fail(st: RunState, info: RowInfo) -> Optional[int]:
     """The action of the first failing hardware bounds check of the row, or None."""
     if not info.bounds:
         return None
-    try:
-        data = st.mem.load(st.ctx, 4)
-        end = st.mem.load(st.ctx + 4, 4)
-    except Fault:
-        raise Fault("a hardware bounds check needs an XDP context in r1") from None
+    data, end = bounds_ctx(st)
     for length, action in info.bounds:
         if data + length > end:
             return action & M64
@@ -453,16 +475,20 @@ class Sephirot:
         mem = env.mem
         r1 &= M64
         d0 = e0 = 0
+        ctx = None                       # the context region, when r1 points into one
         try:
             reg, off = mem.find(r1, 8)
             if reg.kind == "ctx":          # xdp_md.data / data_end, read as a program would
-                d0, e0 = mem.load(r1, 4), mem.load(r1 + 4, 4)
+                ctx = (reg, off)
+                d0, e0 = _region_load(reg, off, 4), _region_load(reg, off + 4, 4)
         except Fault:
             pass
         adm = self.clock.admit(max(0, e0 - d0))
         st = RunState(env, mem, r1, self.timing, adm, d0, e0, self.lanes)
         if budget is not None:
             st.maxr = max(0, int(budget))
+        if ctx is not None:
+            st.bde = (d0, e0)          # what bounds_ctx would read until a helper or a store runs
         if e0 > d0:
             try:
                 reg = mem.find(d0, 1)[0]
@@ -494,6 +520,7 @@ class Sephirot:
                     r0, e = st.r0, st.e
                     break
                 except TailCall as tc:
+                    st.bde = NO_BOUNDS         # helpers ran: the context is read again
                     decoded = self._tail_image(tc.program)
                     stack.data[:] = ZERO_STACK
                     st.t = max(st.t + 1, st.helper_free) + self.timing.tail_call_cycles
@@ -518,20 +545,20 @@ class Sephirot:
             raise ScheduleViolation(error)
         out = 0
         if error is None and r0 in EMITTING and e0 > d0:
-            try:
-                out = mem.load(r1 + 4, 4) - mem.load(r1 + 8, 4)
+            try:          # data_end - data_meta: the region is still the context (r1 + 4, + 8)
+                reg, off = ctx
+                out = _region_load(reg, off + 4, 4) - _region_load(reg, off + 8, 4)
             except Fault:
                 out = 0
-        if st.lane_hist:
+        if st.lane_hist:  # per-block lane counts of the fast engine, summed column by column
             ls = st.lane_slots
-            for counts in st.lane_hist:
-                for i, c in enumerate(counts):
-                    ls[i] += c
+            for i, c in enumerate(map(sum, zip_longest(*st.lane_hist, fillvalue=0))):
+                ls[i] += c
         occupancy = e + 1
         dep = self.clock.depart(adm, occupancy, st.last_commit, out)
         ps = PacketStats(dep.core_end - adm.transfer, occupancy, st.rows, st.slots, st.lane_slots,
                          st.stalls, dep.latency, adm.nframes,
-                         frames(out, self.timing.frame_bytes) if out > 0 else 0,
+                         -(-out // self.timing.frame_bytes) if out > 0 else 0,     # frames(out)
                          r0 if error is None else 0, error, violation)
         self.stats.add(ps, self.clock.span)
         self.last = ps

@@ -2,8 +2,10 @@
 
 The blocks reachable from row 0 become one function (`run_all`): a binary decision tree on the
 row number leads to each block's statements, and a block continues the loop with the next row
-(registers in a list, the cycle counter and per-packet constants in locals).  Images with very
-many reachable blocks get one function per block instead, built on first use.
+(registers in locals, the cycle counter and per-packet constants too).  A block entered by
+a single edge is not in the tree: its statements follow that edge's jump or fall-through
+directly (nested ifs, no dispatch), up to an indentation depth Python's parser accepts.
+Images with very many reachable blocks get one function per block instead, built on first use.
 
 Same results as the row-by-row engine (core.run_core): action, memory, errors AND every
 cycle figure (tests/test_sephirot_fast.py checks both agree).  How:
@@ -17,6 +19,11 @@ cycle figure (tests/test_sephirot_fast.py checks both agree).  How:
   latency, the exit's cycle) call the same functions as the core (core.do_call,
   core.exit_cycle, RunState.frame_need) or replicate their one-line arithmetic in the same
   order, so stall attributions match;
+- per-packet work done once: the cycle from which no frame can stall (RunState.wp; frame
+  rules are skipped from then on), xdp_md.data/data_end for the hardware bounds checks
+  (RunState.bde, read again after a helper call or a store that could change them),
+  helper latencies that depend only on the image (do_call's bookkeeping inline), the exit's
+  cycle (exit_cycle inline), stalls added to the stall dict directly;
 - ALU and branch expressions are those of the interpreter's fast path
   (emulator.fastpath.alu_expr / cond_expr); the rarer operations call isa.opcodes.
 A block that could cross the row budget runs on the core engine instead (exact budget).
@@ -29,9 +36,12 @@ from emulator import layout
 from emulator.env import ProgramExit
 from emulator.fastpath import alu_expr, cond_expr
 from emulator.memory import Fault
-from emulator.sephirot.core import (End, Stop, bounds_fail, do_call, exit_cycle, run_core)
+from emulator.sephirot.core import (NO_CALLBACKS, End, Stop, bounds_ctx, bounds_fail, do_call, exit_cycle,
+                                    run_core)
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo
-from emulator.sephirot.timing import PACKET_HELPERS, Timing
+from emulator.sephirot.timing import (H_CSUM_DIFF, H_MAP_DELETE, H_MAP_LOOKUP, H_MAP_UPDATE, H_REDIRECT,
+                                      H_REDIRECT_MAP, H_XDP_LOAD_BYTES, H_XDP_STORE_BYTES, PACKET_HELPERS,
+                                      Timing, helper_latency)
 from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, alu, atomic, endian, jump_taken, movsx,
                          neg, sext)
 
@@ -39,13 +49,21 @@ S64 = 1 << 63
 S32 = 1 << 31
 _BRANCH_END = (Kind.JA, Kind.JCOND, Kind.EXIT, Kind.PEXIT)
 MAX_BLOCK_ROWS = 48          # longer straight runs are split (bounded code size per function)
+MAX_INDENT = 60           # deepest indentation an inlined block may start at (parser limit 100)
 MAX_WHOLE_BLOCKS = 400       # more reachable blocks: one function per block instead of one in all
 
+#: helpers whose latency depends on their arguments (buffer lengths): core.do_call times them
+ARG_LATENCY = frozenset({H_CSUM_DIFF, H_XDP_LOAD_BYTES, H_XDP_STORE_BYTES})
+#: helpers that never move or resize the packet region (the cached view stays valid)
+KEEPS_PACKET = frozenset({H_MAP_LOOKUP, H_MAP_UPDATE, H_MAP_DELETE, 5, 6, 7, 8, H_REDIRECT,
+                          H_REDIRECT_MAP, 125, 160, 208})
+
 _GLOBALS = {
+    "NO_CALLBACKS": NO_CALLBACKS,
     "M64": M64, "M32": M32, "S64": S64, "S32": S32, "End": End, "Stop": Stop, "Fault": Fault,
     "ProgramExit": ProgramExit, "atomic": atomic, "endian": endian, "movsx": movsx, "neg": neg,
     "sext": sext, "jump_taken": jump_taken, "do_call": do_call, "exit_cycle": exit_cycle,
-    "bounds_fail": bounds_fail, "alu": alu,
+    "bounds_fail": bounds_fail, "bounds_ctx": bounds_ctx, "alu": alu,
 }
 
 
@@ -133,7 +151,7 @@ class _Gen:
         rows = self.d.rows
         e = self.emit
         if self.whole:
-            e(ind, f"t = {t_next}; lr = {src}")
+            e(ind, f"lr = {src}" if t_next == "t" else f"t = {t_next}; lr = {src}")
             if not 0 <= target < len(rows):
                 e(ind, f"st.t = t; raise Stop('execution left the image (row {target}, "
                        f"image has {len(rows)} rows)')")
@@ -144,8 +162,23 @@ class _Gen:
                     e(ind, "if base + n < REM:")
                     e(ind + 1, f"st.t = t; raise Stop({('schedule violation: ' + v)!r}, True)")
             b = self.cur
-            e(ind, f"base += {len(b)}; sl += {sum(r.slots for r in b)}; "
-                   f"LH({_cumulative(b, self.d.lanes)[1][-1]}); row = {target}; continue")
+            acct = f"base += {len(b)}; sl += {sum(r.slots for r in b)}; LH({_cumulative(b, self.d.lanes)[1][-1]})"
+            tb = self.by_start.get(target) if target in self.inline_ok else None
+            if tb is None or target in self.open_blocks:
+                e(ind, f"{acct}; row = {target}; continue")
+                return
+            if ind > MAX_INDENT:       # too deep for Python's parser: through the dispatcher
+                self.refused.add(target)
+                e(ind, f"{acct}; row = {target}; continue")
+                return
+            # the target's only way in is this edge: its statements follow here, no dispatch
+            e(ind, acct)
+            self.leaf_entry(tb, ind)
+            saved = (self.cur, self.addr, self.stk, getattr(self, "ind", ind))
+            self.open_blocks.add(target)
+            self.body(tb, ind)
+            self.open_blocks.discard(target)
+            self.cur, self.addr, self.stk, self.ind = saved
             return
         e(ind, f"st.t = {t_next}; st.last_row = {src}")
         if 0 <= target < len(rows) and not (rows[target].error or rows[target].violation):
@@ -155,8 +188,41 @@ class _Gen:
                 e(ind + 1, f"raise Stop({('schedule violation: ' + v)!r}, True)")
         e(ind, f"return {target}")
 
+    # -- calls and exits (core.do_call and core.exit_cycle, specialised)
+    def call(self, ind: int, num: int) -> None:
+        """A helper whose latency depends on the map in r1 at most: do_call's updates, in
+        its order, then the helper through the Env."""
+        e = self.emit
+        tm = self.tm
+        if num in (H_MAP_LOOKUP, H_MAP_UPDATE, H_MAP_DELETE):
+            maps = self.d.image.maps
+            table = {layout.MAP_HANDLE_BASE + i * 0x100: helper_latency(tm, num, (), maps[i].key_size)
+                     for i in range(len(maps))}
+            e(ind, f"x = t + 2 + {self.const(table)}.get({self.reg(1)}, {helper_latency(tm, num, (), 0)})")
+        else:
+            e(ind, f"x = t + {2 + helper_latency(tm, num, (), 0)}")
+        e(ind, "st.t = t; st.helper_free = x; rdy[0] = x")
+        if num in PACKET_HELPERS:
+            e(ind, "if x + 1 > lc: lc = x + 1")
+        e(ind, "st.last_commit = lc")
+        args = ", ".join(self.reg(i) for i in range(1, 6))
+        e(ind, f"{self.reg(0)} = int(env.helper({num}, ({args}), NO_CALLBACKS)) & M64; BD = None")
+        if num not in KEEPS_PACKET:
+            e(ind, "PB, PD, PL = st.pkt_view()")
+
+    def exit(self, ind: int, r0: str, plain: bool) -> None:
+        e = self.emit
+        tm = self.tm
+        e(ind, f"st.r0 = {r0}")
+        e(ind, "x = t" if tm.early_exit else f"x = t + {tm.stages_after_if}")
+        if plain:
+            e(ind, f"if rdy[0] + {tm.regfile_readback} > x: x = rdy[0] + {tm.regfile_readback}")
+        if plain or not tm.early_exit:
+            e(ind, "if x > t: SD['exit_wait'] = SD.get('exit_wait', 0) + x - t")
+        e(ind, "st.e = x; return None")
+
     # -- one row
-    def row(self, info: RowInfo, n: int, ind: int) -> None:
+    def row(self, info: RowInfo, n: int, ind: int) -> bool:
         self.ind = ind
         e = self.emit
         tm = self.tm
@@ -170,7 +236,7 @@ class _Gen:
                 e(ind, f"x = rdy[{op.addr_reg}] - 1")
                 e(ind, "if x > need: need = x")
             e(ind, "if need > t:")
-            e(ind + 1, "stall('load_address', need - t); t = need")
+            e(ind + 1, "SD['load_address'] = SD.get('load_address', 0) + need - t; t = need")
         reads_r0 = any(0 in op.reads for op in info.data) or any(
             0 in op.reads for op in info.control if op.spec.kind != Kind.EXIT)
         calls = [op for op in info.control if op.spec.kind in (Kind.CALL, Kind.CALLX)]
@@ -183,7 +249,7 @@ class _Gen:
                 e(ind, "x = st.helper_free - 2")
                 e(ind, "if x > need: need = x")
             e(ind, "if need > t:")
-            e(ind + 1, "stall('helper', need - t); t = need")
+            e(ind + 1, "SD['helper'] = SD.get('helper', 0) + need - t; t = need")
         pkt_helpers = [op for op in calls if op.spec.kind == Kind.CALL and op.insn.imm in PACKET_HELPERS]
         addr = {}
         stk = {}
@@ -198,7 +264,9 @@ class _Gen:
         self.addr, self.stk = addr, stk
         ploads = [op for op in loads if op.lane not in stk]
         if ploads or pkt_helpers:
-            e(ind, "if e0 > d0:")
+            # every frame wait ends by the cycle the whole packet is in (WP, -inf without a
+            # packet): from then on the core's frame rules cannot stall, so skip them
+            e(ind, "if t < WP:")
             e(ind + 1, "need = t")
             for op in ploads:
                 a = addr[op.lane]
@@ -209,14 +277,17 @@ class _Gen:
                 e(ind + 1, "x = st.whole_packet()")
                 e(ind + 1, "if x > need: need = x")
             e(ind + 1, "if need > t:")
-            e(ind + 2, "stall('frame', need - t); t = need")
+            e(ind + 2, "SD['frame'] = SD.get('frame', 0) + need - t; t = need")
         groups = -(-info.mem_ops // tm.data_bus_ports) if info.mem_ops else 1
         if groups > 1:
-            e(ind, f"stall('data_bus', {groups - 1}); t += {groups - 1}")
+            e(ind, f"SD['data_bus'] = SD.get('data_bus', 0) + {groups - 1}; t += {groups - 1}")
         if info.bounds:
-            e(ind, f"act = bounds_fail(st, ROWS[{info.index}])")
-            e(ind, "if act is not None:")
-            e(ind + 1, "st.r0 = act; st.e = t; return None")
+            # core.bounds_fail with xdp_md.data/data_end read once and kept (BD, BE) until a
+            # helper call or a store that could change them
+            e(ind, "if BD is None: BD, BE = bounds_ctx(st)")
+            for length, action in info.bounds:
+                e(ind, f"if BD + {length} > BE:")
+                e(ind + 1, f"st.r0 = {hex(action & M64)}; st.e = t; return None")
         # datapath: values first (registers and memory as at row start), then stores, writes
         writes = []
         stores = []
@@ -273,6 +344,10 @@ class _Gen:
             elif kd == Kind.END:
                 e(ind, f"{v} = endian({spec.op!r}, {self.reg(ins.dst)}, {spec.width})")
                 writes.append((ins.dst, v))
+            elif kd == Kind.ATOMIC and spec.op == "add":     # counters: isa.opcodes.atomic, inline
+                m = hex((1 << spec.width) - 1)
+                e(ind, f"{v}n = (({self.load(op)} & {m}) + ({self.reg(ins.src)} & {m})) & {m}")
+                stores.append((op, f"{v}n"))
             elif kd == Kind.ATOMIC:
                 e(ind, f"{v}n, {v}s, {v}r = atomic({spec.op!r}, {self.load(op)}, "
                        f"{self.reg(ins.src)}, {self.reg(0)}, {spec.width})")
@@ -285,6 +360,8 @@ class _Gen:
                 e(ind, f"raise Fault('unexpected {spec.key} in a datapath lane')")
         for op, v in stores:
             e(ind, self.store(op, v))
+        if any(op.lane not in self.stk for op, _ in stores):
+            e(ind, "BD = None")
         for reg, v in writes:
             if reg == 0 or tm.load_address_stall:   # only these readiness values are ever read
                 e(ind, f"{self.reg(reg)} = {v}; rdy[{reg}] = t + 3")
@@ -302,32 +379,34 @@ class _Gen:
                 cond = cond_expr(spec.op, spec.width, self.reg(ins.dst), b, bc)
                 e(ind, f"if {cond}:")
                 if pen:
-                    e(ind + 1, f"stall('branch', {pen})")
+                    e(ind + 1, f"SD['branch'] = SD.get('branch', 0) + {pen}")
                 self.goto(ind + 1, info.index, info.index + 1 + ins.off, f"t + {1 + pen}")
             elif kd == Kind.JA:
                 if pen:
-                    e(ind, f"stall('branch', {pen})")
+                    e(ind, f"SD['branch'] = SD.get('branch', 0) + {pen}")
                 self.goto(ind, info.index, info.index + 1 + (ins.imm if spec.is_jmp32 else ins.off),
                           f"t + {1 + pen}")
-                return
+                return True
+            elif kd == Kind.CALL and ins.imm not in ARG_LATENCY:
+                self.call(ind, ins.imm)
             elif kd in (Kind.CALL, Kind.CALLX):
                 num = str(ins.imm) if kd == Kind.CALL else self.reg(ins.dst)
                 e(ind, "st.t = t; st.last_commit = lc")
                 if self.whole:     # the helper reads its arguments from st.regs
                     e(ind, "R[1] = r1; R[2] = r2; R[3] = r3; R[4] = r4; R[5] = r5")
-                e(ind, f"{self.reg(0)} = do_call(st, DEC, {num}, t)")
+                e(ind, f"{self.reg(0)} = do_call(st, DEC, {num}, t); BD = None")
                 e(ind, "lc = st.last_commit; PB, PD, PL = st.pkt_view()")
             elif kd == Kind.EXIT:
-                e(ind, f"st.r0 = {self.reg(0)}; st.e = exit_cycle(st, t, True); return None")
-                return
+                self.exit(ind, self.reg(0), True)
+                return True
             elif kd == Kind.PEXIT:
-                e(ind, f"st.r0 = {hex(ins.imm & M64)}; st.e = exit_cycle(st, t, False); return None")
-                return
+                self.exit(ind, hex(ins.imm & M64), False)
+                return True
             elif kd == Kind.BOUNDS:
                 continue
             else:
                 e(ind, f"raise Fault({(spec.key + ' is not supported by Sephirot (BPF-to-BPF and kfunc calls must be inlined by the compiler)')!r})")
-                return
+                return True
         e(ind, "t += 1")
 
     def body(self, rows: list[RowInfo], ind: int) -> None:
@@ -346,7 +425,8 @@ class _Gen:
             if v:
                 e(ind, f"st.t = t; raise Stop({('schedule violation: ' + v)!r}, True)")
                 return
-            self.row(info, k + 1, ind)
+            if self.row(info, k + 1, ind):
+                return            # the row left the block (jump, exit, fault): no fall-through
         self.goto(ind, rows[-1].index, rows[-1].index + 1, "t")
 
     def program(self, blocks: list[list[RowInfo]]) -> str:
@@ -356,36 +436,28 @@ class _Gen:
         self.whole = True
         e = self.emit
         e(0, "def run_all(st, R, rdy, load, store, env, stall):")
-        e(1, "t = st.t; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit")
-        e(1, "PB, PD, PL = st.pv")
+        e(1, "t = st.t; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit; SD = st.stalls")
+        e(1, "PB, PD, PL = st.pv; WP = st.wp; BD, BE = st.bde")
         e(1, f"base = 0; sl = 0; n = 0; cur = 0; lr = st.last_row; REM = st.maxr - st.rows")
         e(1, "LH = st.lane_hist.append; row = 0")
         e(1, "r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10 = R")
         e(1, "try:")
         e(2, "while True:")
-        starts = sorted(b[0].index for b in blocks)
         by_start = {b[0].index: b for b in blocks}
-
-        def tree(lo: int, hi: int, ind: int) -> None:
-            if hi - lo == 1:
-                st_ = starts[lo]
-                b = by_start[st_]
-                e(ind, f"if row == {st_}:")
-                e(ind + 1, f"cur = {st_}; n = 0")
-                e(ind + 1, f"if base + {len(b)} > REM:")
-                e(ind + 2, "st.t = t; st.last_row = lr; R[:] = [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]")
-                e(ind + 2, "return row")
-                self.body(b, ind + 1)
-                e(ind, "st.t = t; st.last_row = lr; R[:] = [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]")
-                e(ind, "return row")
-                return
-            mid = (lo + hi) // 2
-            e(ind, f"if row < {starts[mid]}:")
-            tree(lo, mid, ind + 1)
-            e(ind, "else:")
-            tree(mid, hi, ind + 1)
-
-        tree(0, len(starts), 3)
+        self.by_start = by_start
+        self.open_blocks = set()
+        self.refused = set()
+        # blocks entered by exactly one edge (never row 0) are emitted at that edge
+        self.inline_ok = {b for b, k in _in_degrees(blocks).items() if k == 1 and b != 0 and b in by_start}
+        head = list(self.lines)
+        while True:
+            self.lines = list(head)
+            starts = sorted(b for b in by_start if b not in self.inline_ok)
+            self.refused = set()
+            self._tree(starts, by_start)
+            if not self.refused:
+                break
+            self.inline_ok -= self.refused        # too deep to inline: dispatched instead
         e(1, "except Fault as f:")
         e(2, "st.t = t")
         e(2, "raise Stop(f'{f} at row {cur + n - 1}') from None")
@@ -396,14 +468,49 @@ class _Gen:
         self.whole = False
         return "\n".join(self.lines)
 
+    def leaf_entry(self, b: list, ind: int) -> None:
+        """Entering block `b` (whole-program function): its budget check."""
+        e = self.emit
+        st_ = b[0].index
+        e(ind, f"cur = {st_}; n = 0")
+        e(ind, f"if base + {len(b)} > REM:")
+        e(ind + 1, "st.t = t; st.last_row = lr; R[:] = [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]")
+        e(ind + 1, f"return {st_}")
+
+    def _tree(self, starts: list, by_start: dict) -> None:
+        e = self.emit
+
+        def tree(lo: int, hi: int, ind: int) -> None:
+            if hi - lo == 1:
+                st_ = starts[lo]
+                b = by_start[st_]
+                e(ind, f"if row == {st_}:")
+                e(ind + 1, f"cur = {st_}; n = 0")
+                e(ind + 1, f"if base + {len(b)} > REM:")
+                e(ind + 2, "st.t = t; st.last_row = lr; R[:] = [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]")
+                e(ind + 2, "return row")
+                self.open_blocks = {st_}
+                self.body(b, ind + 1)
+                self.open_blocks = set()
+                e(ind, "st.t = t; st.last_row = lr; R[:] = [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]")
+                e(ind, "return row")
+                return
+            mid = (lo + hi) // 2
+            e(ind, f"if row < {starts[mid]}:")
+            tree(lo, mid, ind + 1)
+            e(ind, "else:")
+            tree(mid, hi, ind + 1)
+
+        tree(0, len(starts), 3)
+
     def block(self, rows: list[RowInfo]) -> str:
         """Source of the function of one block (rows in order)."""
         first = rows[0].index
         self.lines = []
         e = self.emit
         e(0, f"def block_{first}(st, R, rdy, load, store, env, stall):")
-        e(1, "t = st.t; n = 0; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit")
-        e(1, "PB, PD, PL = st.pv")
+        e(1, "t = st.t; n = 0; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit; SD = st.stalls")
+        e(1, "PB, PD, PL = st.pv; WP = st.wp; BD = BE = None")
         e(1, "try:")
         self.body(rows, 2)
         e(1, "except Fault as f:")
@@ -414,6 +521,32 @@ class _Gen:
         e(2, "if n:")
         e(3, "st.rows += n; st.slots += CS[n]; st.lane_hist.append(CL[n])")
         return "\n".join(self.lines)
+
+
+def _in_degrees(blocks: list[list[RowInfo]]) -> dict:
+    """How many control-flow edges (as FastProgram._reachable follows them) enter each block."""
+    deg: dict = {}
+    for blk in blocks:
+        last = blk[-1]
+        if last.error or last.violation:
+            continue
+        uncond = False
+        for op in last.control:
+            k = op.spec.kind
+            if k == Kind.JCOND:
+                t = last.index + 1 + op.insn.off
+                deg[t] = deg.get(t, 0) + 1
+            elif k == Kind.JA:
+                t = last.index + 1 + (op.insn.imm if op.spec.is_jmp32 else op.insn.off)
+                deg[t] = deg.get(t, 0) + 1
+                uncond = True
+                break
+            elif k in (Kind.EXIT, Kind.PEXIT) or k not in (Kind.CALL, Kind.CALLX, Kind.BOUNDS):
+                uncond = True
+                break
+        if not uncond:
+            deg[last.index + 1] = deg.get(last.index + 1, 0) + 1
+    return deg
 
 
 def _cumulative(rows: list[RowInfo], lanes: int) -> tuple[list, list]:
