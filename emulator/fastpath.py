@@ -6,25 +6,31 @@ instruction for instruction by tests; only the speed differs.  How (docs/interpr
   instruction index of a label (entry, jump and call targets, return points); each label
   starts an *arm*: the instructions from it, falling through (past conditional branches
   and helper calls), up to the next label or an instruction that does not fall through;
-- step counting and the budget cost nothing per instruction: an arm checks once at entry
-  that it cannot exceed the budget (else the interpreter runs the rest of the
-  activation, so even that outcome is the oracle's), and adds the number of
-  instructions it executed to the counter where it leaves (a taken branch, exit, call);
+- small arms with several ways in are duplicated at each way in (loop-free code mostly
+  needs no dispatch); single-entry arms are emitted inside their jump's `if`;
+- step counting and the budget cost nothing per instruction: budget checks sit at check
+  points only (entries, call targets, return points, back-edge targets: every cycle goes
+  through one), each for the longest way to the next one, and after helper calls; when one
+  could be exceeded, the interpreter runs the rest of the activation, so even that outcome
+  is the oracle's; the instructions executed are a constant per emitted path, added to the
+  counter where the code leaves it (exit, dispatch, helper call);
 - registers are local variables, immediates are folded into constants, and the simple
   ALU ops and jump conditions are inline expressions; the rarer ones (sdiv, smod,
   movsx, byte swaps, atomics) call the semantics functions of isa.opcodes;
 - a load through r10 with a constant offset inside one frame indexes the stack buffer
   directly (when the program never writes r10); any other load or store checks a
   one-entry cache of the last region loaded from (one for stores), the stack bounds and
-  a cache of the last hook region (the context), and falls back to ``env.mem``, which
-  refills the caches; they are emptied after each helper call, since a helper may
-  change the regions (adjust_head);
+  a cache of the last hook region (the context, set at entry), and falls back to
+  ``env.mem``, which refills the caches; they are emptied after each helper call, since a
+  helper may change the regions (adjust_head), then set to the region of a pointer a
+  map lookup returned;
 - faults keep no bookkeeping on the hot path: the traceback's line number in the
   generated code tells which instruction faulted.
 """
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_right
 import struct
 from dataclasses import dataclass
 from typing import Optional
@@ -32,7 +38,7 @@ from typing import Optional
 from emulator import interpreter, layout
 from emulator.env import Env, ProgramExit, RunResult, TailCall
 from emulator.interpreter import (DEFAULT_BUDGET, STACK_BASE, DecodeCache, Decoded,
-                                  Stop, callback_index, decode_program, execute, frame_top, new_stack,
+                                  Stop, callback_index, decode_program, frame_top, new_stack,
                                   packet_bounds)
 from emulator.memory import Fault, Memory, Region
 from isa.opcodes import (ATOMIC_OPS, LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, OpSpec, alu, atomic, endian,
@@ -44,10 +50,15 @@ S32 = 1 << 31
 MAXF = layout.MAX_CALL_FRAMES
 _TOP = layout.STACK_TOP
 MAX_NESTING = 40          # inlined arms within one another (Python allows 100 indentation levels)
+DUP_ARM = 48              # loop-free programs: arms up to this size (inlined ones included) are duplicated
+DUP_CAP_FACTOR, DUP_CAP_EXTRA = 4, 400    # ... while the code stays under 4 n + 400 instructions
 
 _U = {2: struct.Struct("<H"), 4: struct.Struct("<I"), 8: struct.Struct("<Q")}
 _I = {2: struct.Struct("<h"), 4: struct.Struct("<i")}
 
+# helpers returning a pointer the program reads next (map_lookup_elem, ringbuf_reserve,
+# map_lookup_percpu_elem): the caches are set to its region right away
+_POINTER_HELPERS = frozenset({1, 131, 195})
 # kinds after which control does not fall through to the next instruction
 _NO_FALLTHROUGH = {Kind.JA, Kind.EXIT, Kind.PEXIT, Kind.CALL_LOCAL, Kind.CALL_KFUNC}
 # kinds that write their dst register (used to know whether r10 stays the frame pointer)
@@ -195,12 +206,52 @@ class _Gen:
                 ways_in[i + 1] = ways_in.get(i + 1, 0) + 1
         jump_targets = {code.targets[i] for i in range(self.n) if ok[i] and code.targets[i] is not None
                         and code.specs[i].kind in (Kind.JA, Kind.JCOND)}
-        self.label_set = required | jump_targets if self.n else set()
-        self.inline = {t for t in jump_targets if ways_in.get(t, 0) == 1 and t not in required}
+        # budget checks: only at check points, the dispatched labels every cycle goes through
+        # (entries, call targets, return points, targets of the DFS back edges), each for the
+        # longest way to the next check point; and after each helper call (callbacks use steps)
+        succ = _successors(code, ok)
+        self.checks = (required | _cut_points(succ)) if self.n else set()
+        self.reach = _reach(succ, self.checks)
+        self.label_set = required | jump_targets | self.checks if self.n else set()
+        self.inline = {t for t in jump_targets if ways_in.get(t, 0) == 1 and t not in self.checks}
+        self._plan_duplication(self.checks)
         self._plan_nesting()
         self.labels = sorted(self.label_set - self.inline)
         self.k = 0        # instructions of the current arm executed since `n` was last updated
         self.rest = 0     # instructions left in the current arm after the one being emitted
+        # registers surely holding r1 as the run began (the context, in XDP): their loads try
+        # the hook cache first.  Only a hint (other accesses stay exact, just slower), known
+        # along the emitted path from the entry when nothing jumps back to it
+        self.entry_ctx = {1} if ways_in.get(0, 0) == 0 else set()
+        self.ctx_regs: set[int] = set()
+
+    def _plan_duplication(self, required: set) -> None:
+        """A small arm with several ways in (not a check point) is emitted at each of them
+        (jump or fall-through) rather than reached through the dispatch, as long as the code
+        stays within DUP_CAP instructions in all."""
+        expanded: dict[int, int] = {}       # label -> instructions emitted for its arm, inlined ones included
+        cand: set[int] = set()
+        for t in sorted(self.label_set, key=lambda t: self.reach[t]):   # what an arm reaches first
+            size = 0
+            for i in self._chain(t):
+                size += 1
+                j = self.c.targets[i]
+                if j in cand and self.c.specs[i].kind in (Kind.JA, Kind.JCOND):
+                    size += expanded[j]
+            nxt = self._chain(t)[-1] + 1
+            if nxt in cand and not self._ends(t):
+                size += expanded[nxt]
+            expanded[t] = size
+            if t not in required and size <= DUP_ARM:
+                cand.add(t)
+        total = sum(expanded[t] for t in self.label_set - cand)
+        if total <= DUP_CAP_FACTOR * self.n + DUP_CAP_EXTRA:
+            self.inline = cand
+
+    def _ends(self, start: int) -> bool:
+        """Whether the arm starting at `start` ends without falling through."""
+        last = self._chain(start)[-1]
+        return bool(self.c.invalid[last]) or self.c.specs[last].kind in _NO_FALLTHROUGH
 
     def _plan_nesting(self) -> None:
         """Inlined arms nest one level each: past MAX_NESTING, an arm goes through the dispatch
@@ -210,7 +261,8 @@ class _Gen:
             stack = [(todo.pop(), 0)]
             while stack:
                 start, depth = stack.pop()
-                for i in self._chain(start):
+                chain = self._chain(start)
+                for i in chain:
                     t = self.c.targets[i]
                     if t in self.inline and self.c.specs[i].kind in (Kind.JA, Kind.JCOND):
                         if depth >= MAX_NESTING:
@@ -218,6 +270,9 @@ class _Gen:
                             todo.append(t)
                         else:
                             stack.append((t, depth + 1))
+                nxt = chain[-1] + 1
+                if nxt in self.inline and not self._ends(start):
+                    stack.append((nxt, depth))      # emitted in place of the dispatch: same depth
 
     # -- output helpers
     def emit(self, ind: int, text: str) -> None:
@@ -230,7 +285,7 @@ class _Gen:
         self.emit(0, "def fn(bb, r1, r2, r3, r4, r5, r10, depth, st):")
         self.emit(1, "n = st.n; budget = st.budget; S = st.stack")
         self.emit(1, "r0 = r6 = r7 = r8 = r9 = 0")
-        self.emit(1, "P = W = HK = None; PB = WB = HB = 1; PE = WE = HE = 0; PW = False")
+        self.emit(1, "W = None; WB = 1; WE = 0; P, PB, PE, PW = st.pc; HK, HB, HE = st.hc")
         if self.has_calls:
             self.emit(1, "frames = []")
         if not self.n:
@@ -242,6 +297,8 @@ class _Gen:
 
     def _tree(self, labels: list[int], ind: int) -> None:
         if len(labels) == 1:
+            self.k = 0
+            self.ctx_regs = set(self.entry_ctx) if labels[0] == 0 else set()
             self._arm(labels[0], ind)
             return
         mid = len(labels) // 2
@@ -278,9 +335,11 @@ class _Gen:
             self.emit(ind, f"n += {self.k}")
 
     def _arm(self, start: int, ind: int) -> None:
+        """Emit the arm at `start`; `self.k` holds the instructions run since `n` was
+        updated (0 at a dispatched arm; in a loop-free program inlined arms carry it on)."""
         chain = self._chain(start)
-        self._budget_check(start, len(chain), ind)
-        self.k = 0
+        if start in self.checks:      # dispatched: k is 0
+            self._budget_check(start, self.reach[start], ind)
         for pos, i in enumerate(chain):
             self.k += 1
             self.rest = len(chain) - pos - 1
@@ -289,7 +348,17 @@ class _Gen:
                 self.emit(ind, f"raise Fault({self.c.invalid[i]!r})")
                 return
             spec = self.c.specs[i]
-            getattr(self, "k_" + spec.kind.value)(i, self.c.insns[i], spec, ind)
+            ins = self.c.insns[i]
+            copies_ctx = (spec.kind == Kind.MOV and spec.op == "mov" and spec.width == 64 and spec.reg_src
+                          and ins.src in self.ctx_regs)
+            getattr(self, "k_" + spec.kind.value)(i, ins, spec, ind)
+            if spec.kind in _WRITES_DST:
+                if copies_ctx:
+                    self.ctx_regs.add(ins.dst)
+                else:
+                    self.ctx_regs.discard(ins.dst)
+            elif spec.kind == Kind.ATOMIC:
+                self.ctx_regs -= {ins.src, 0}
         last = chain[-1]
         if self.c.specs[last].kind in _NO_FALLTHROUGH:
             return
@@ -297,6 +366,9 @@ class _Gen:
         self.cur = (self.c.slots[last], self.k)    # k: 0 after a helper call updated n
         if nxt >= self.n:
             self.emit(ind, f"raise Stop('execution fell off the end of the program', {self._end_slot(last)})")
+            return
+        if nxt in self.inline:       # loop-free programs only: a small arm emitted in place
+            self._arm(nxt, ind)
             return
         self._sync(ind)
         self.emit(ind, f"bb = {nxt}")
@@ -339,20 +411,21 @@ class _Gen:
                 self.emit(ind, f"{d} = {d} & {_h((1 << spec.width) - 1)}")
         elif spec.width == 16:
             self.emit(ind, f"{d} = (({d} & 0xff) << 8) | (({d} >> 8) & 0xff)")
-        else:
-            self.emit(ind, f"{d} = endian({spec.op!r}, {d}, {spec.width})")
+        else:       # isa.opcodes.bswap, inline (two calls less)
+            w = spec.width
+            self.emit(ind, f"{d} = int.from_bytes(({d} & {_h((1 << w) - 1)}).to_bytes({w // 8}, 'little'), 'big')")
 
     def _goto(self, i: int, ind: int) -> None:
         t = self.c.targets[i]
         if t is None:
             self.emit(ind, "raise Fault('jump target is outside the program or inside an lddw')")
             return
-        self._sync(ind)
         if t in self.inline:
-            saved = (self.k, self.rest, self.cur)
+            saved = (self.k, self.rest, self.cur, set(self.ctx_regs))
             self._arm(t, ind)
-            self.k, self.rest, self.cur = saved
+            self.k, self.rest, self.cur, self.ctx_regs = saved
             return
+        self._sync(ind)
         self.emit(ind, f"bb = {t}")
         self.emit(ind, "continue")
 
@@ -366,11 +439,17 @@ class _Gen:
 
     def _helper(self, i: int, num: str, ind: int) -> None:
         self.emit(ind, f"st.n = n + {self.k}; st.depth = depth")
-        self.emit(ind, f"r0 = st.helper({num}, (r1, r2, r3, r4, r5), st) & M64")
+        if num.isdigit():     # a known helper: its function, looked up once per env (st.hf)
+            self.emit(ind, f"r0 = st.hf[{num}]((r1, r2, r3, r4, r5), st)")
+        else:
+            self.emit(ind, f"r0 = st.helper({num}, (r1, r2, r3, r4, r5), st) & M64")
+        self.ctx_regs.discard(0)
         self.emit(ind, "n = st.n; PB = WB = HB = 1; PE = WE = HE = 0")   # caches emptied
+        if num.isdigit() and int(num) in _POINTER_HELPERS:     # r0 is read next: its region
+            self.emit(ind, "if r0: P, PB, PE, PW, W, WB, WE = st.at(r0)")
         self.k = 0
-        if self.rest:   # a callback may have used up budget: check again for the rest of the arm
-            self._budget_check(i + 1, self.rest, ind)
+        if i + 1 < self.n:    # a callback may have used steps: check the longest way from here
+            self._budget_check(i + 1, self.reach[i + 1], ind)
 
     def k_call(self, i, ins, spec, ind):
         self._helper(i, str(ins.imm), ind)
@@ -448,20 +527,31 @@ class _Gen:
         if fo is not None:
             self.emit(ind, f"{d} = {tmpl.format(b='S', o=f'({fo})')}")
             return
+        bits = size * 8
+        sx_fix = f"{d} = (({d} ^ {_h(1 << (bits - 1))}) - {_h(1 << (bits - 1))}) & M64"
+        fallback = (f"{d}, P, PB, PE, PW, HK, HB, HE, W, WB, WE = "
+                    f"st.ld(a, {size}, P, PB, PE, PW, HK, HB, HE, W, WB, WE)")
+        if ins.src in self.ctx_regs:        # the context: its hook first (st.ld finds anything else)
+            self.emit(ind, f"a = {self._addr(ins.src, ins.off)}")
+            self.emit(ind, f"if HB <= a <= HE - {size}:")
+            self.emit(ind + 1, f"{d} = HK(a - HB, {size})")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, fallback)
+            if sx:
+                self.emit(ind, sx_fix)
+            return
         # packet / map value first: stack accesses mostly go through r10 (above)
         self.emit(ind, f"a = {self._addr(ins.src, ins.off)}")
         self.emit(ind, f"if PB <= a <= PE - {size}:")
         self.emit(ind + 1, f"{d} = {tmpl.format(b='P', o='a - PB')}")
         self.emit(ind, f"elif {_h(STACK_BASE)} <= a <= {_h(layout.STACK_TOP - size)}:")
         self.emit(ind + 1, f"{d} = {tmpl.format(b='S', o=f'a - {_h(STACK_BASE)}')}")
-        bits = size * 8
-        sx_fix = f"{d} = (({d} ^ {_h(1 << (bits - 1))}) - {_h(1 << (bits - 1))}) & M64"
         self.emit(ind, f"elif HB <= a <= HE - {size}:")
         self.emit(ind + 1, f"{d} = HK(a - HB, {size})")
         if sx:
             self.emit(ind + 1, sx_fix)
         self.emit(ind, "else:")
-        self.emit(ind + 1, f"{d}, P, PB, PE, PW, HK, HB, HE = st.ld(a, {size}, P, PB, PE, PW, HK, HB, HE)")
+        self.emit(ind + 1, fallback)
         if sx:
             self.emit(ind + 1, sx_fix)
 
@@ -528,6 +618,79 @@ class _Gen:
         self.emit(ind + 2, slow)
 
 
+def _successors(code: Decoded, ok: list[bool]) -> list[tuple[int, ...]]:
+    """Where control goes after each instruction within its function activation: a local
+    call goes to its target (its return point is reached from the callee's exit, through
+    the dispatch), exit and faulting instructions go nowhere."""
+    n = code.size
+    succ: list[tuple[int, ...]] = []
+    for i in range(n):
+        if not ok[i]:
+            succ.append(())
+            continue
+        kind, t = code.specs[i].kind, code.targets[i]
+        out = []
+        if kind in (Kind.JA, Kind.JCOND, Kind.CALL_LOCAL) and t is not None:
+            out.append(t)
+        if kind not in _NO_FALLTHROUGH and i + 1 < n:
+            out.append(i + 1)
+        succ.append(tuple(out))
+    return succ
+
+
+def _cut_points(succ: list[tuple[int, ...]]) -> set[int]:
+    """Targets of the back edges of a depth-first search: every cycle goes through one."""
+    n = len(succ)
+    cuts: set[int] = set()
+    state = [0] * n           # 0 new, 1 on the DFS stack, 2 done
+    for root in range(n):
+        if state[root]:
+            continue
+        stack = [(root, 0)]
+        state[root] = 1
+        while stack:
+            i, k = stack[-1]
+            if k < len(succ[i]):
+                stack[-1] = (i, k + 1)
+                j = succ[i][k]
+                if state[j] == 1:
+                    cuts.add(j)
+                elif state[j] == 0:
+                    state[j] = 1
+                    stack.append((j, 0))
+                continue
+            stack.pop()
+            state[i] = 2
+    return cuts
+
+
+def _reach(succ: list[tuple[int, ...]], checks: set[int]) -> list[int]:
+    """Per instruction, the most instructions a run from it executes (itself included)
+    before it reaches a check point or leaves the activation.  With the edges into check
+    points removed the graph has no cycle (every cycle goes through a cut point)."""
+    n = len(succ)
+    reach = [0] * n
+    done = [False] * n
+    for root in range(n):
+        if done[root]:
+            continue
+        stack = [(root, 0)]
+        while stack:
+            i, k = stack[-1]
+            nxt = succ[i]
+            while k < len(nxt) and (nxt[k] in checks or done[nxt[k]]):
+                k += 1
+            if k < len(nxt):
+                stack[-1] = (i, k + 1)
+                stack.append((nxt[k], 0))
+                continue
+            stack.pop()
+            if not done[i]:
+                done[i] = True
+                reach[i] = 1 + max((0 if j in checks else reach[j] for j in nxt), default=0)
+    return reach
+
+
 def compile_program(code: Decoded, extra_labels: frozenset = frozenset()) -> Compiled:
     gen = _Gen(code, extra_labels)
     source = gen.generate()
@@ -558,19 +721,83 @@ def _cacheable(mem: Memory) -> bool:
     cls = type(mem)
     ok = _CACHEABLE.get(cls)
     if ok is None:
-        ok = _CACHEABLE[cls] = all(getattr(cls, m) is getattr(Memory, m) for m in ("find", "load", "store"))
+        ok = _CACHEABLE[cls] = (all(getattr(cls, m) is getattr(Memory, m) for m in ("find", "load", "store"))
+                                and all(hasattr(mem, a) for a in ("_bases", "_regions")))
     return ok
+
+
+_NO_HOOK = (None, 1, 0)        # an empty hook cache (HK, HB, HE)
+
+
+_NO_PLAIN = (None, 1, 0, False)    # an empty load cache (P, PB, PE, PW)
+
+
+def _still_mapped(mem: Memory, r: Optional[Region]) -> tuple:
+    """(data, base, end, writable) of plain region `r` if `mem` maps it now (so that
+    Memory.find returns it for any address in it), else _NO_PLAIN."""
+    if r is None or r.hook is not None:
+        return _NO_PLAIN
+    base = r.base
+    end = base + len(r.data)
+    bases = mem._bases
+    i = bisect_right(bases, base) - 1
+    if i >= 0 and mem._regions[i] is r and (i + 1 == len(bases) or bases[i + 1] >= end) and end > base:
+        return r.data, base, end, r.writable
+    return _NO_PLAIN
+
+
+def _defined_in(cls: type, name: str) -> Optional[type]:
+    return next((c for c in cls.__mro__ if name in c.__dict__), None)
+
+
+class _HelperTable(dict):
+    """Helper number -> `f(args, caller) -> r0` (masked to 64 bits) for one env: the env's
+    `helper_fn(num)` when it offers one (the runtime's XdpEnv: the dispatch is done once)
+    and its class defines it alongside `helper`, else a call of `env.helper`."""
+
+    def __init__(self, env: Env):
+        super().__init__()
+        self.env = env
+        cls = type(env)
+        self.direct = ("helper" not in getattr(env, "__dict__", {}) and hasattr(cls, "helper_fn")
+                       and _defined_in(cls, "helper_fn") is _defined_in(cls, "helper"))
+
+    def __missing__(self, num: int):
+        fn = self.env.helper_fn(num) if self.direct else None
+        if fn is None:
+            def fn(args, caller, helper=self.env.helper, num=num):
+                return helper(num, args, caller) & M64
+        self[num] = fn
+        return fn
+
+
+def _hook_at(mem: Memory, a: int) -> tuple:
+    """(load, base, end) of the hook region holding byte `a`, else _NO_HOOK: Memory.find
+    without the cost of a Fault when there is none (`mem` is a plain Memory, see _cacheable)."""
+    i = bisect_right(mem._bases, a) - 1
+    if i >= 0:
+        r = mem._regions[i]
+        if r.hook is not None and a - r.base < len(r.data):
+            return r.hook.load, r.base, r.base + len(r.data)
+    return _NO_HOOK
+_ZERO_STACK = bytes(len(new_stack().data))
 
 
 class _State:
     """What generated code reads from its `st` argument; also the helpers' `Caller`."""
     __slots__ = ("fp", "env", "mem", "budget", "n", "depth", "ctx", "stack", "helper", "compiled",
-                 "cacheable", "_slot")
+                 "cacheable", "_slot", "hc", "region", "zero", "hf", "pc", "first")
 
     def __init__(self, fp: "FastPath"):
         self.fp = fp
         self.env = self.mem = None
         self.compiled: Optional[Compiled] = None
+        self.hc = _NO_HOOK
+        self.pc = _NO_PLAIN             # the load cache a run starts with (P, PB, PE, PW)
+        self.first: Optional[Region] = None     # the first region a run loaded from (P)
+        self.region = new_stack()       # the stack, kept from run to run
+        self.zero = memoryview(self.region.data)    # zeroed through a view: 10x faster than
+        #                                             bytearray slice assignment (CPython 3.11)
 
     def prepare(self, env: Env, budget: int) -> "_State":
         """Ready for a run on `env` (a state is reused from run to run)."""
@@ -581,6 +808,7 @@ class _State:
             self.env = env
             self.mem = env.mem
             self.helper = env.helper
+            self.hf = _HelperTable(env)
             self.cacheable = _cacheable(env.mem)
         return self
 
@@ -607,18 +835,41 @@ class _State:
         self.n = irun.steps
         return r0
 
-    def ld(self, a: int, size: int, P, PB, PE, PW, HK, HB, HE):
-        """env.mem.load, and the region it read from as the new plain (P, with whether it is
-        writable) or hook (H) cache."""
+    def ld(self, a: int, size: int, P, PB, PE, PW, HK, HB, HE, W, WB, WE):
+        """env.mem.load, and the caches after it: a plain region becomes the load cache P
+        (with whether it is writable; and the store cache W if that is empty: a counter is
+        read, then written), a hook region the hook cache H."""
         a &= M64
         if not self.cacheable:
-            return self.mem.load(a, size), P, PB, PE, PW, HK, HB, HE
+            return self.mem.load(a, size), P, PB, PE, PW, HK, HB, HE, W, WB, WE
         region, off = self.mem.find(a, size)
-        end = region.base + len(region.data)
+        data = region.data
+        end = region.base + len(data)
         if region.hook is not None:
-            return region.hook.load(off, size), P, PB, PE, PW, region.hook.load, region.base, end
-        v = int.from_bytes(region.data[off:off + size], "little")
-        return v, region.data, region.base, end, region.writable, HK, HB, HE
+            return region.hook.load(off, size), P, PB, PE, PW, region.hook.load, region.base, end, W, WB, WE
+        v = int.from_bytes(data[off:off + size], "little")
+        if self.first is None:
+            self.first = region
+        if region.writable and not WE:      # W empty (e.g. after a helper call)
+            return v, data, region.base, end, True, HK, HB, HE, data, region.base, end
+        return v, data, region.base, end, region.writable, HK, HB, HE, W, WB, WE
+
+    def at(self, a: int):
+        """The load and store caches (P, PB, PE, PW, W, WB, WE) set to the plain region
+        holding address `a` (a pointer a helper returned), or empty: never a Fault, the
+        accesses decide."""
+        if self.cacheable:
+            mem = self.mem
+            i = bisect_right(mem._bases, a) - 1
+            if i >= 0:
+                r = mem._regions[i]
+                data = r.data
+                if r.hook is None and a - r.base < len(data):
+                    end = r.base + len(data)
+                    if r.writable:
+                        return data, r.base, end, True, data, r.base, end
+                    return data, r.base, end, False, None, 1, 0
+        return None, 1, 0, False, None, 1, 0
 
     def sto(self, a: int, size: int, v: int, W, WB, WE):
         a &= M64
@@ -670,6 +921,10 @@ class _State:
         if idx not in comp.labels:
             comp = self.fp.compiled(comp.code.program, idx)
         a = [x & M64 for x in args[:5]] + [0] * (5 - len(args[:5]))
+        # a callback runs inside a helper call, which may have moved regions: it starts with
+        # empty caches (its code refills them from env.mem)
+        self.pc = _NO_PLAIN
+        self.hc = _NO_HOOK
         saved = self.depth
         try:
             return comp.fn(idx, a[0], a[1], a[2], a[3], a[4], frame_top(depth), depth, self)
@@ -684,6 +939,16 @@ class _State:
         self.stack = stack.data
         self.ctx = r1
         self.depth = 0
+        # the context's hook region, so that its loads skip env.mem, and the region the
+        # previous run loaded from first (the packet) if it is still mapped
+        if self.cacheable:
+            self.hc = _hook_at(self.mem, r1)
+            self.pc = _still_mapped(self.mem, self.first)
+            if self.pc is _NO_PLAIN:
+                self.first = None
+        else:
+            self.hc = _NO_HOOK
+            self.pc = _NO_PLAIN
         try:
             return comp.fn(0, r1, 0, 0, 0, 0, _TOP, 0, self)
         except (Fault, Stop, ProgramExit, TailCall) as e:
@@ -724,7 +989,7 @@ class FastPath:
         self._compiled: dict[tuple[int, int], tuple[Program, Compiled]] = {}
         self.by_filename: dict[str, Compiled] = {}
         self.main = self.compiled(program)     # compile now: a run then only executes
-        self._spare: Optional[tuple[_State, Region]] = None
+        self._spare: Optional[_State] = None
 
     def compiled(self, program: Program, extra_label: Optional[int] = None) -> Compiled:
         key = (id(program), -1 if extra_label is None else extra_label)
@@ -742,14 +1007,49 @@ class FastPath:
         return hit[1]
 
     def run(self, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
-        spare = self._spare            # state and stack region kept between runs (None while
-        self._spare = None             # in use, e.g. when a helper runs this executor again)
-        if spare is None:
-            spare = (_State(self), new_stack())
+        """interpreter.execute (stack region, tail calls, errors), inline: it is per packet."""
+        st = self._spare               # state and stack kept between runs (None while in use,
+        self._spare = None             # e.g. when a helper runs this executor again)
+        if st is None:
+            st = _State(self)
+        st.budget = budget
+        st.n = 0
+        st.depth = 0
+        if env is not st.env or env.mem is not st.mem:
+            st.prepare(env, budget)
+        stack = st.region
+        zero = st.zero
+        zero[:] = _ZERO_STACK
+        mem = env.mem
+        program = self.program
+        r1 &= M64
+        added = False
         try:
-            return execute(spare[0].prepare(env, budget), self.program, env, r1, budget, spare[1])
+            mem.add(stack)
+            added = True
+            while True:
+                try:
+                    return RunResult(st.start(program, stack, r1, budget) & M64, None, st.n)
+                except TailCall as tc:
+                    program = tc.program
+                    zero[:] = _ZERO_STACK
+                except ProgramExit as pe:
+                    return RunResult(int(pe.r0) & M64, None, st.n)
+        except Stop as e:
+            return RunResult(0, str(e), st.n)
+        except Fault as e:
+            return RunResult(0, str(e), st.n)
+        except RecursionError:
+            return RunResult(0, "internal: recursion too deep", st.n)
+        except Exception as e:      # a bug here or in the env: never escape to the caller
+            return RunResult(0, f"internal: {type(e).__name__}: {e}", st.n)
         finally:
-            self._spare = spare
+            if added:
+                try:
+                    mem.remove(stack)
+                except ValueError:
+                    pass
+            self._spare = st
 
     def source(self) -> str:
         """The generated Python code (for reading and debugging)."""

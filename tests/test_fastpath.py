@@ -206,6 +206,193 @@ def test_custom_memory_class_is_respected(prog):
     assert a == b
 
 
+def _forward_only(prog: Program) -> Program:
+    """The program with every jump and local call made forward (so mostly loop-free)."""
+    from isa.insn import spec_or_none
+    out = []
+    for ins in prog.insns:
+        spec = spec_or_none(ins)
+        if spec is not None and spec.kind in (Kind.JA, Kind.JCOND):
+            ins = Insn(ins.opcode, ins.dst, ins.src, abs(ins.off), abs(ins.imm) if spec.is_jmp32 else ins.imm)
+        out.append(ins)
+    return Program(prog.name, out)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program(invalid=True).map(_forward_only), st.integers(0, 60))
+def test_loop_free_programs_agree_at_every_budget(prog, budget):
+    # loop-free: one budget check at entry and after helpers, duplicated arms, counts carried
+    a, b = both(prog, budget)
+    assert a == b
+
+
+def _diamonds(k: int) -> str:
+    """k diamonds in a row (two ways into each join), a helper call in each, a load that
+    faults when r6 reaches 3 (r6 counts the taken branches)."""
+    lines = ["mov %r6, 0", "mov %r7, 0"]
+    for i in range(k):
+        lines += [f"jgt %r1, {i}, +2", "add %r7, 1", "ja +1", "add %r6, 1",
+                  "mov %r1, %r6", "call 1", "mov %r1, %r0", "add %r1, 4",
+                  "jne %r6, 3, +2", "mov %r2, 0", "ldxb %r3, [%r2+0]"]
+    lines += ["mov %r0, %r7", "add %r0, %r6", "exit"]
+    return "\n".join(lines)
+
+
+def test_loop_free_join_points_are_duplicated_not_dispatched():
+    assert "continue" not in FastPath(Program("t", assemble(_diamonds(1)))).source()
+    seen = set()
+    for k in (2, 6):        # 6: too big to duplicate everything, some joins are dispatched
+        prog = Program("t", assemble(_diamonds(k)))
+        fp = FastPath(prog)
+        for r1 in (0, 2, 5, 9):
+            for budget in range(0, 12 * k + 8, 3):
+                ea, eb = FuzzEnv(), FuzzEnv()
+                a = Interpreter(prog).run(ea, r1, budget)
+                b = fp.run(eb, r1, budget)
+                assert a == b and ea.state() == eb.state(), (k, r1, budget)
+                seen.add((a.error or "ok").split(" at ")[0])
+    assert {"ok", "invalid 1-byte access", "instruction budget of 0 exhausted"} <= seen
+
+
+def test_budget_checks_sit_where_cycles_pass():
+    from emulator.fastpath import _cut_points, _reach, _successors
+    from emulator.interpreter import decode_program
+
+    def plan(text):
+        code = decode_program(Program("t", assemble(text)))
+        succ = _successors(code, [True] * code.size)
+        cuts = _cut_points(succ)
+        return cuts, _reach(succ, cuts | {0})
+    # a loop: its header is a check point, each check covers one way round
+    assert plan("mov %r0, 3\nsub %r0, 1\njne %r0, 0, -2\nexit") == ({1}, [1, 3, 2, 1])
+    # a backward jump that is not a loop needs no check
+    assert plan("ja +2\nmov %r0, 1\nexit\njeq %r1, 0, -3\nexit") == (set(), [4, 2, 1, 3, 1])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program(), st.sampled_from([HOOK, HOOK + 4, MEM, RO, layout.STACK_TOP - 16, 0]))
+def test_context_loads_agree_whatever_r1_points_to(prog, r1):
+    # loads through the entry r1 try the hook cache first: only a hint, exact for any r1
+    out = []
+    for cls in (Interpreter, FastPath):
+        env = FuzzEnv()
+        res = cls(prog).run(env, r1, 300)
+        out.append((res, env.state()))
+    assert out[0] == out[1]
+
+
+class FnEnv(FuzzEnv):
+    """Offers helper_fn (as the runtime's XdpEnv does); counts which way helpers were called."""
+
+    def __init__(self):
+        super().__init__()
+        self.via_fn = 0
+
+    def helper(self, num, args, caller):       # helper_fn must match the helper of its class
+        return super().helper(num, args, caller)
+
+    def helper_fn(self, num):
+        if num != 1:
+            return None
+
+        def call(args, caller):
+            self.via_fn += 1
+            return FuzzEnv.helper(self, num, args, caller) & M64
+        return call
+
+
+def test_helper_functions_are_looked_up_once_and_used():
+    prog = Program("t", assemble("mov %r1, 5\ncall 1\nmov %r6, %r0\ncall 8\nadd %r0, %r6\nexit"))
+    env = FnEnv()
+    res = FastPath(prog).run(env, MEM)
+    assert res == Interpreter(prog).run(FuzzEnv(), MEM) and env.via_fn == 1
+    assert [e[0] for e in env.log if isinstance(e, tuple)] == [1, 8]
+    # an instance that overrides `helper` itself is called through it
+    env = FnEnv()
+    calls = []
+    env.helper = lambda num, args, caller: calls.append(num) or 7
+    assert FastPath(prog).run(env, MEM).r0 == 14 and calls == [1, 8] and env.via_fn == 0
+
+
+def test_pointer_returned_by_a_helper_sets_the_caches_exactly():
+    # helper 1 returns r1 + r2 + r3 + r4 + r5 - 3: a pointer into each kind of region (or
+    # none); the program reads, increments and writes through it, atomically too
+    for target in (MEM + 8, RO + 4, HOOK + 4, layout.STACK_TOP - 24, MEM + 62, 0x1234):
+        text = (f"lddw %r1, {target + 3}\ncall 1\njeq %r0, 0, +5\nldxdw %r6, [%r0+0]\nadd %r6, 1\n"
+                "stxdw [%r0+0], %r6\nmov %r7, 1\nlock add [%r0+0], %r7\nldxw %r0, [%r0+4]\nexit")
+        prog = Program("t", assemble(text))
+        out = []
+        for cls in (Interpreter, FastPath):
+            env = FuzzEnv()
+            out.append((cls(prog).run(env, MEM), env.state()))
+        assert out[0] == out[1], hex(target)
+
+
+def test_region_a_run_starts_with_follows_the_memory_between_runs():
+    # a run starts with the load cache set to the region the previous run loaded from first,
+    # when that region is still mapped as memory would find it
+    prog = Program("t", assemble("ldxdw %r0, [%r1+8]\nldxb %r2, [%r1+40]\nadd %r0, %r2\nexit"))
+    env = FuzzEnv()
+    fp = FastPath(prog)
+    block = env.block
+
+    def same():
+        assert fp.run(env, MEM) == Interpreter(prog).run(env, MEM)
+
+    same()
+    same()
+    env.mem.remove(block)                      # gone: a fault
+    same()
+    block.data = bytearray(range(200, 248))    # back with other bytes (and shorter)
+    env.mem.add(block)
+    same()
+    env.mem.remove(block)
+    block.base = MEM - 16                      # moved: [r1+40] is now outside it
+    env.mem.add(block)
+    same()
+    env.mem.add(Region("inner", MEM + 40, bytearray(b"\x07" * 8), True, "mem"))   # a region inside it
+    same()
+    assert fp.run(env, MEM).r0 == Interpreter(prog).run(env, MEM).r0 != 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([s for s in TABLE if s.kind == Kind.END]), st.integers(0, M64))
+def test_byte_swaps_match_isa_semantics(spec, v):
+    from isa.opcodes import endian
+    f = dict(dst=3)
+    if spec.variant_field:
+        f[spec.variant_field] = spec.variant
+    prog = Program("t", [Insn(0x18, dst=3, imm=v), Insn(spec.opcode, **f), Insn(0xBF, dst=0, src=3),
+                         Insn(0x95)])
+    assert FastPath(prog).run(Env(), 0).r0 == endian(spec.op, v, spec.width)
+
+
+def test_callback_after_a_helper_moved_regions_starts_with_empty_caches():
+    # run 2 starts with the cache on the block run 1 read first; helper 6 then moves the
+    # block, and the callback helper 2 runs reads the old address: a fault, as memory says
+    text = (f"ldxb %r6, [%r1+0]\nlddw %r7, {MEM}\njne %r1, %r7, +1\ncall 6\n"
+            f"lddw %r1, {layout.FUNC_BASE + 9}\nmov %r2, 1\nlddw %r3, {MEM}\ncall 2\nexit\n"
+            "ldxb %r0, [%r2+0]\nexit")
+    prog = Program("t", assemble(text))
+    out = []
+    for cls in (Interpreter, FastPath):
+        env = FuzzEnv()
+        ex = cls(prog)
+        out.append([ex.run(env, MEM + 8), ex.run(env, MEM), env.state()])
+    assert out[0] == out[1]
+    assert out[0][0].error is None and out[0][1].error.startswith("invalid 1-byte access")
+
+
+def test_stack_is_zero_at_each_run_even_where_a_run_wrote_it():
+    # run 1 writes the deepest frame through a computed pointer; run 2 must read zeros
+    prog = Program("t", assemble("mov %r2, %r10\nsub %r2, 4096\nldxdw %r0, [%r2+0]\n"
+                                 "stdw [%r2+0], 77\nstdw [%r10-8], 5\nexit"))
+    fp = FastPath(prog)
+    for _ in range(3):
+        assert fp.run(Env(), 0) == Interpreter(prog).run(Env(), 0)
+        assert fp.run(Env(), 0).r0 == 0
+
+
 # ---------------------------------------------------------------- the generated expressions
 
 @settings(max_examples=500, deadline=None)
