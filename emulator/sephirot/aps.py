@@ -66,6 +66,11 @@ class StreamClock:
         self.first_arrival = None
 
     def admit(self, nbytes: int) -> Admission:
+        return Admission(*self.admit_t(nbytes))
+
+    def admit_t(self, nbytes: int) -> tuple:
+        """admit() as a tuple (arrival, transfer, core_start, nframes, buffer_wait): the
+        executor's per-packet path builds no object."""
         t = self.timing
         nf = -(-nbytes // t.frame_bytes) if nbytes > 0 else 1      # frames(nbytes), inline
         if nf < 1:
@@ -77,24 +82,30 @@ class StreamClock:
         x0 = a if a >= self.core_free else self.core_free
         x = x0 if x0 >= self.older else self.older
         c = x + 1 if t.early_start else x + nf
-        return Admission(a, x, c, nf, x - x0)
+        return a, x, c, nf, x - x0
 
     def depart(self, adm: Admission, occupancy: int, last_commit: int, out_bytes: int) -> Departure:
         """`occupancy`: core cycles from core start; `last_commit`: cycle (relative) after
         which all stores are in the difference buffer; `out_bytes` 0 when dropped."""
-        end = adm.core_start + occupancy
+        return Departure(*self.depart_t(adm.transfer, adm.core_start, occupancy, last_commit, out_bytes))
+
+    def depart_t(self, transfer: int, core_start: int, occupancy: int, last_commit: int,
+                 out_bytes: int) -> tuple:
+        """depart() of the packet admitted at (transfer, core_start), as a tuple
+        (core_end, emit_start, emit_end, latency)."""
+        end = core_start + occupancy
         self.core_free = end
         self.older = self.newer
         if out_bytes <= 0:
             self.newer = end
-            return Departure(end, end, end, end - adm.transfer)
-        ready = adm.core_start + last_commit
+            return end, end, end, end - transfer
+        ready = core_start + last_commit
         if end > ready:
             ready = end
         es = ready if ready >= self.emit_free else self.emit_free
         ee = es + (-(-out_bytes // self.timing.frame_bytes) or 1)    # frames(out_bytes), out_bytes > 0
         self.emit_free = self.newer = ee
-        return Departure(end, es, ee, ee - adm.transfer)
+        return end, es, ee, ee - transfer
 
     @property
     def span(self) -> int:

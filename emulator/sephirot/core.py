@@ -18,15 +18,14 @@ committed.  The stream of packets is clocked by aps.StreamClock.
 """
 from __future__ import annotations
 
-from itertools import zip_longest
 from typing import Callable, Optional
 
 from emulator import layout
 from emulator.env import Env, ProgramExit, RunResult, TailCall
 from emulator.memory import Fault, Region
-from emulator.sephirot.aps import Admission, StreamClock
+from emulator.sephirot.aps import StreamClock
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo, ScheduleViolation, decode_image
-from emulator.sephirot.stats import PacketStats, StreamStats
+from emulator.sephirot.stats import FIELD_MASK, PacketStats, StreamStats, unpack_lanes
 from emulator.sephirot.timing import DEFAULT_TIMING, PACKET_HELPERS, H_MAP_DELETE, H_MAP_LOOKUP, H_MAP_UPDATE, \
     Timing, helper_latency
 from isa.image import Image
@@ -73,27 +72,26 @@ NO_CALLBACKS = NoCallbacks()
 
 class RunState:
     """Everything one packet's run changes; both engines read and write it."""
-    __slots__ = ("env", "mem", "ctx", "timing", "adm", "d0", "e0", "regs", "rdy", "t", "last_row",
-                 "helper_free", "last_commit", "rows", "slots", "lane_slots", "stalls", "trace",
-                 "fr0", "stk", "lane_hist", "r0", "e", "pkt", "pv", "maxr", "wp", "bde")
+    __slots__ = ("env", "mem", "ctx", "timing", "nf", "d0", "e0", "regs", "rdy", "t", "last_row",
+                 "helper_free", "last_commit", "rows", "lp", "stalls", "trace",
+                 "fr0", "stk", "r0", "e", "pkt", "pv", "maxr", "wp", "bde", "kb")
 
-    def __init__(self, env: Env, mem, ctx: int, timing: Timing, adm: Admission, d0: int = 0,
-                 e0: int = 0, lanes: int = 4):
-        self.env, self.mem, self.ctx, self.timing, self.adm = env, mem, ctx, timing, adm
+    def __init__(self, env: Env, mem, ctx: int, timing: Timing, fr0: int = 0, nf: int = 1, d0: int = 0,
+                 e0: int = 0):
+        self.env, self.mem, self.ctx, self.timing = env, mem, ctx, timing
         self.d0, self.e0 = d0, e0          # packet data / data_end when the run started (frames)
+        self.fr0, self.nf = fr0, nf        # frame j is readable from cycle fr0 + j + 1; nf frames
         self.regs = [0] * 11
         self.rdy = [0] * 11                # cycle each register's value is ready from
         self.t = timing.start_cycles       # issue cycle of the next row
         self.last_row = -1                 # previous row executed (forwarding checks), -1 none
         self.helper_free = 0               # cycle the helper module can start a new call
         self.last_commit = 0               # cycle from which every store is in the difference buffer
-        self.rows = self.slots = 0
-        self.lane_slots = [0] * lanes
+        self.rows = 0
+        self.lp = 0                        # slot counters, packed (stats.pack_slots)
         self.stalls: dict = {}
         self.trace: Optional[list] = None
-        self.fr0 = adm.transfer - adm.core_start if adm is not None else 0   # frame j ready: fr0 + j + 1
         self.stk: Optional[bytearray] = None   # the stack's bytes (fast engine's direct access)
-        self.lane_hist: list = []          # fast engine: per-lane counts to add up at the end
         self.r0 = 0                        # the action and the cycle the exit resolved at
         self.e = 0
         self.maxr = timing.max_rows        # row budget of this run
@@ -101,10 +99,17 @@ class RunState:
         self.pv = NO_PACKET
         # fast engine: the cycle from which every frame is in (whole_packet(); NO_WAIT without
         # a packet): no frame can stall a row issued from then on
-        self.wp = self.whole_packet() if e0 > d0 and adm is not None else NO_WAIT
+        self.wp = fr0 + nf - 1 if e0 > d0 else NO_WAIT
         # fast engine: (xdp_md.data, data_end) as a bounds check would read them now, when the
         # run read them from the context itself (Sephirot.run sets it), else (None, None)
         self.bde = NO_BOUNDS
+        # fast engine: r1 is the XDP context, whose data/data_end only helpers that move the
+        # packet change (a store to the packet bytes or a map helper leaves them)
+        self.kb = False
+
+    @property
+    def slots(self) -> int:
+        return self.lp & FIELD_MASK
 
     def pkt_view(self) -> tuple:
         """(base, bytes, length) of the packet region as it is now (helpers may move it)."""
@@ -124,7 +129,8 @@ class RunState:
         return 0
 
     def whole_packet(self) -> int:
-        return self.adm.frame_ready(self.adm.nframes - 1) - 1
+        """Cycle from which the last frame is readable, minus one (aps.Admission.frame_ready)."""
+        return self.fr0 + self.nf - 1
 
 
 def map_key_size(decoded: Decoded, handle: int) -> int:
@@ -353,7 +359,6 @@ def run_core(st: RunState, decoded: Decoded, row: int = 0) -> None:
 def _run_rows(st: RunState, decoded: Decoded, row: int) -> None:
     rows = decoded.rows
     n = len(rows)
-    tm = st.timing
     while True:
         if not 0 <= row < n:
             raise Stop(f"execution left the image (row {row}, image has {n} rows)")
@@ -372,9 +377,7 @@ def _run_rows(st: RunState, decoded: Decoded, row: int) -> None:
         t = issue_time(st, info, st.t, st.regs)
         st.t = t
         st.rows += 1
-        st.slots += info.slots
-        for lane in info.lanes_used:
-            st.lane_slots[lane] += 1
+        st.lp += info.pack
         ev = None
         if st.trace is not None:
             ev = {"t": t, "row": row, "writes": {}, "stores": [], "control": None,
@@ -423,13 +426,14 @@ class Sephirot:
         self._images: dict[int, tuple] = {}
         self._fast: dict[int, object] = {}
         self._stack = Region("stack", STACK_BASE, bytearray(layout.STACK_SIZE), True, "stack")
+        self._stack_view = memoryview(self._stack.data)
         self._run_main = self._engine_for(self.decoded, False)
         self.clock = StreamClock(timing)
         self.stats = StreamStats(self.clock_mhz, self.lanes)
         self.trace_packets: set[int] = set()     # packet numbers (0-based) to trace
         self.traces: dict[int, list] = {}
         self.trace_results: dict[int, dict] = {}
-        self.last: Optional[PacketStats] = None
+        self._last: Optional[tuple] = None    # the latest packet's figures (see `last`)
 
     def reset_stream(self) -> None:
         """Start a new stream: clock and statistics from zero."""
@@ -467,12 +471,23 @@ class Sephirot:
             self._images[id(program)] = hit
         return hit[1]
 
+    @property
+    def last(self) -> Optional[PacketStats]:
+        """The figures of the latest packet (built on demand: the per-packet path keeps a tuple)."""
+        if self._last is None:
+            return None
+        cyc, occ, rows, lp, stalls, lat, fin, fout, action, error, violation = self._last
+        return PacketStats(cyc, occ, rows, lp & FIELD_MASK, unpack_lanes(lp, self.lanes), stalls, lat,
+                           fin, fout, action, error, violation)
+
     def run(self, env: Env, r1: int, budget: Optional[int] = None) -> RunResult:
         """One packet (r1 = its context).  `budget`: rows this run may execute (default the
         timing table's max_rows), like the interpreter's instruction budget."""
-        pkt_no = self.stats.packets
-        traced = pkt_no in self.trace_packets
+        stats = self.stats
+        pkt_no = stats.packets
+        traced = pkt_no in self.trace_packets if self.trace_packets else False
         mem = env.mem
+        tm = self.timing
         r1 &= M64
         d0 = e0 = 0
         ctx = None                       # the context region, when r1 points into one
@@ -483,37 +498,37 @@ class Sephirot:
                 d0, e0 = _region_load(reg, off, 4), _region_load(reg, off + 4, 4)
         except Fault:
             pass
-        adm = self.clock.admit(max(0, e0 - d0))
-        st = RunState(env, mem, r1, self.timing, adm, d0, e0, self.lanes)
+        clock = self.clock
+        _, x, c, nf, wait = clock.admit_t(e0 - d0 if e0 > d0 else 0)
+        st = RunState(env, mem, r1, tm, x - c, nf, d0, e0)
         if budget is not None:
             st.maxr = max(0, int(budget))
         if ctx is not None:
             st.bde = (d0, e0)          # what bounds_ctx would read until a helper or a store runs
+            st.kb = True
         if e0 > d0:
             try:
                 reg = mem.find(d0, 1)[0]
                 if reg.kind == "packet" and reg.hook is None and reg.writable:
                     st.pkt = reg
-                    st.pkt_view()
+                    st.pv = (reg.base, reg.data, len(reg.data))       # st.pkt_view(), inline
             except Fault:
                 pass
         if traced:
             st.trace = []
-        if adm.buffer_wait:
-            st.stall("aps_buffer", adm.buffer_wait)
+        if wait:
+            st.stalls["aps_buffer"] = wait
         stack = self._stack
-        stack.data[:] = ZERO_STACK             # program state self-reset (§4.2)
+        self._stack_view[:] = ZERO_STACK       # program state self-reset (§4.2); a view: faster
         st.stk = stack.data
         r0, error, violation, e = 0, None, False, st.t
         decoded = self.decoded
         try:
             mem.add(stack)
+            regs = st.regs
+            regs[1] = r1
+            regs[10] = layout.STACK_TOP
             while True:
-                regs = st.regs
-                regs[:] = [0] * 11
-                regs[1] = r1
-                regs[10] = layout.STACK_TOP
-                st.last_row = -1
                 try:
                     (self._run_main if decoded is self.decoded and not traced
                      else self._engine_for(decoded, traced))(st, decoded)
@@ -523,8 +538,13 @@ class Sephirot:
                     st.bde = NO_BOUNDS         # helpers ran: the context is read again
                     decoded = self._tail_image(tc.program)
                     stack.data[:] = ZERO_STACK
-                    st.t = max(st.t + 1, st.helper_free) + self.timing.tail_call_cycles
+                    st.t = max(st.t + 1, st.helper_free) + tm.tail_call_cycles
                     st.rdy = [0] * 11
+                    regs = st.regs
+                    regs[:] = [0] * 11
+                    regs[1] = r1
+                    regs[10] = layout.STACK_TOP
+                    st.last_row = -1
                     continue
         except ProgramExit as pe:
             r0, e = int(pe.r0) & M64, max(st.t, st.helper_free)
@@ -544,28 +564,29 @@ class Sephirot:
         if violation and self.strict:
             raise ScheduleViolation(error)
         out = 0
-        if error is None and r0 in EMITTING and e0 > d0:
+        if error is None and e0 > d0 and r0 in EMITTING:
             try:          # data_end - data_meta: the region is still the context (r1 + 4, + 8)
                 reg, off = ctx
                 out = _region_load(reg, off + 4, 4) - _region_load(reg, off + 8, 4)
             except Fault:
                 out = 0
-        if st.lane_hist:  # per-block lane counts of the fast engine, summed column by column
-            ls = st.lane_slots
-            for i, c in enumerate(map(sum, zip_longest(*st.lane_hist, fillvalue=0))):
-                ls[i] += c
         occupancy = e + 1
-        dep = self.clock.depart(adm, occupancy, st.last_commit, out)
-        ps = PacketStats(dep.core_end - adm.transfer, occupancy, st.rows, st.slots, st.lane_slots,
-                         st.stalls, dep.latency, adm.nframes,
-                         -(-out // self.timing.frame_bytes) if out > 0 else 0,     # frames(out)
-                         r0 if error is None else 0, error, violation)
-        self.stats.add(ps, self.clock.span)
-        self.last = ps
-        extra = ps.extra()
+        end, _, _, latency = clock.depart_t(x, c, occupancy, st.last_commit, out)
+        lp = st.lp
+        slots = lp & FIELD_MASK
+        rows = st.rows
+        stalls = st.stalls
+        fout = -(-out // tm.frame_bytes) if out > 0 else 0     # frames(out)
+        action = r0 if error is None else 0
+        nxt = clock.next_arrival                                   # clock.span, inline
+        stats.add_run(end - x, rows, slots, lp ^ slots, stalls, latency, action, error, violation,
+                      (end if end > nxt else nxt) - (clock.first_arrival or 0))
+        self._last = (end - x, occupancy, rows, lp, stalls, latency, nf, fout, action, error, violation)
+        extra = {"cycles": end - x, "occupancy": occupancy, "rows": rows, "latency": latency,
+                 "frames_in": nf, "frames_out": fout}
+        if stalls:
+            extra["stalls"] = dict(stalls)
         if traced:
             self.traces[pkt_no] = st.trace
-            self.trace_results[pkt_no] = {"action": r0 if error is None else 0, "error": error, **extra}
-        if error is not None:
-            return RunResult(0, error, st.slots, extra)
-        return RunResult(r0, None, st.slots, extra)
+            self.trace_results[pkt_no] = {"action": action, "error": error, **extra}
+        return RunResult(action, error, slots, extra)

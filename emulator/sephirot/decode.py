@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from emulator.sephirot.stats import pack_slots
 from isa.image import Image
 from isa.insn import Insn, spec_or_none
 from isa.opcodes import Kind, OpSpec
@@ -58,6 +59,7 @@ class RowInfo:
     error: str = ""              # malformed row: executing it ends the run with this error
     violation: str = ""          # schedule violation inside the row
     bounds: list = field(default_factory=list)   # (length, action) checked before the row
+    pack: int = 0                # stats.pack_slots(slots, lanes_used): the row's slot counters
 
     @property
     def empty(self) -> bool:
@@ -203,6 +205,7 @@ def decode_row(index: int, row, lanes: int) -> RowInfo:
         info.violation = f"row {index}: {calls} helper calls in one row (one helper module)"
     info.slots = len(used)
     info.lanes_used = tuple(used)
+    info.pack = pack_slots(info.slots, info.lanes_used)
     return info
 
 

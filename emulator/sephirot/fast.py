@@ -30,6 +30,7 @@ A block that could cross the row budget runs on the core engine instead (exact b
 """
 from __future__ import annotations
 
+import struct
 from typing import Optional
 
 from emulator import layout
@@ -58,6 +59,21 @@ ARG_LATENCY = frozenset({H_CSUM_DIFF, H_XDP_LOAD_BYTES, H_XDP_STORE_BYTES})
 KEEPS_PACKET = frozenset({H_MAP_LOOKUP, H_MAP_UPDATE, H_MAP_DELETE, 5, 6, 7, 8, H_REDIRECT,
                           H_REDIRECT_MAP, 125, 160, 208})
 
+try:    # helper number -> f(args, caller) -> r0 & M64 for one env (the runtime's helper_fn)
+    from emulator.fastpath import _HelperTable as HelperTable
+except ImportError:     # pragma: no cover - the interpreter's table moved: env.helper each time
+    class HelperTable(dict):
+        def __init__(self, env):
+            super().__init__()
+            self.env = env
+
+        def __missing__(self, num: int):
+            def fn(args, caller, helper=self.env.helper, num=num):
+                return int(helper(num, args, caller)) & M64
+            self[num] = fn
+            return fn
+
+_STRUCT = {2: "<H", 4: "<I", 8: "<Q"}
 _GLOBALS = {
     "NO_CALLBACKS": NO_CALLBACKS,
     "M64": M64, "M32": M32, "S64": S64, "S32": S32, "End": End, "Stop": Stop, "Fault": Fault,
@@ -65,6 +81,27 @@ _GLOBALS = {
     "sext": sext, "jump_taken": jump_taken, "do_call": do_call, "exit_cycle": exit_cycle,
     "bounds_fail": bounds_fail, "bounds_ctx": bounds_ctx, "alu": alu,
 }
+for _n, _f in _STRUCT.items():       # packet and stack bytes: struct, no slice object per access
+    _GLOBALS[f"U{_n}"] = struct.Struct(_f).unpack_from
+    _GLOBALS[f"P{_n}"] = struct.Struct(_f).pack_into
+
+
+def _get(buf: str, off: str, size: int) -> str:
+    """Expression of the little-endian unsigned `size`-byte value at buf[off] (in bounds)."""
+    if size == 1:
+        return f"{buf}[{off}]"
+    if size in _STRUCT:
+        return f"U{size}({buf}, {off})[0]"
+    return f"int.from_bytes({buf}[{off}:{off} + {size}], 'little')"
+
+
+def _put(buf: str, off: str, size: int, v: str) -> str:
+    """Statement storing `v` (already masked to `size` bytes) at buf[off] (in bounds)."""
+    if size == 1:
+        return f"{buf}[{off}] = {v}"
+    if size in _STRUCT:
+        return f"P{size}({buf}, {off}, {v})"
+    return f"{buf}[{off}:{off} + {size}] = ({v}).to_bytes({size}, 'little')"
 
 
 def _ends_block(info: RowInfo) -> bool:
@@ -129,9 +166,12 @@ class _Gen:
         size = op.spec.size
         if si is None:
             a = self.addr[op.lane]
-            return (f"(int.from_bytes(PD[{a} - PB:{a} - PB + {size}], 'little') "
-                    f"if 0 <= {a} - PB <= PL - {size} else load({a}, {size}))")
-        return f"int.from_bytes(STK[{si}:{si + size}], 'little')"
+            slow = f"load({a}, {size})"
+            if size == 4 and op.spec.kind == Kind.LDX:     # xdp_md.data / data_end: BD, BE when known
+                slow = (f"(BD if {a} == CXK and BD is not None else BE if {a} == CXK + 4 and BD is not None "
+                        f"else {slow})")
+            return f"({_get('PD', 'o', size)} if 0 <= (o := {a} - PB) <= PL - {size} else {slow})"
+        return _get("STK", str(si), size)
 
     def store(self, op, v: str) -> str:
         si = self.stk.get(op.lane)
@@ -139,10 +179,12 @@ class _Gen:
         mask = hex((1 << (8 * size)) - 1)
         if si is None:
             a = self.addr[op.lane]
-            return (f"if 0 <= {a} - PB <= PL - {size}: PD[{a} - PB:{a} - PB + {size}] = "
-                    f"({v} & {mask}).to_bytes({size}, 'little')\n"
-                    f"{'    ' * self.ind}else: store({a}, {size}, {v})")
-        return f"STK[{si}:{si + size}] = ({v} & {mask}).to_bytes({size}, 'little')"
+            ind = "    " * self.ind
+            return (f"if 0 <= (o := {a} - PB) <= PL - {size}:\n"
+                    f"{ind}    {_put('PD', 'o', size, f'{v} & {mask}')}\n"
+                    f"{ind}    if not KB: BD = None\n"       # r1 is not the XDP context: reread
+                    f"{ind}else: store({a}, {size}, {v}); BD = None")
+        return _put("STK", str(si), size, f"{v} & {mask}")
 
     def goto(self, ind: int, src: int, target: int, t_next: str) -> None:
         """Leave the block for row `target` after row `src`; a forwarding violation on this
@@ -162,7 +204,7 @@ class _Gen:
                     e(ind, "if base + n < REM:")
                     e(ind + 1, f"st.t = t; raise Stop({('schedule violation: ' + v)!r}, True)")
             b = self.cur
-            acct = f"base += {len(b)}; sl += {sum(r.slots for r in b)}; LH({_cumulative(b, self.d.lanes)[1][-1]})"
+            acct = f"base += {len(b)}; LP += {hex(_cumulative(b)[-1])}"
             tb = self.by_start.get(target) if target in self.inline_ok else None
             if tb is None or target in self.open_blocks:
                 e(ind, f"{acct}; row = {target}; continue")
@@ -206,7 +248,11 @@ class _Gen:
             e(ind, "if x + 1 > lc: lc = x + 1")
         e(ind, "st.last_commit = lc")
         args = ", ".join(self.reg(i) for i in range(1, 6))
-        e(ind, f"{self.reg(0)} = int(env.helper({num}, ({args}), NO_CALLBACKS)) & M64; BD = None")
+        if num in KEEPS_PACKET:     # data/data_end of the XDP context stay (KB: r1 is one)
+            e(ind, f"{self.reg(0)} = HT[{num}](({args}), NO_CALLBACKS)")
+            e(ind, "if not KB: BD = None")
+        else:
+            e(ind, f"{self.reg(0)} = HT[{num}](({args}), NO_CALLBACKS); BD = None")
         if num not in KEEPS_PACKET:
             e(ind, "PB, PD, PL = st.pkt_view()")
 
@@ -240,7 +286,11 @@ class _Gen:
         reads_r0 = any(0 in op.reads for op in info.data) or any(
             0 in op.reads for op in info.control if op.spec.kind != Kind.EXIT)
         calls = [op for op in info.control if op.spec.kind in (Kind.CALL, Kind.CALLX)]
-        if reads_r0 or calls:
+        if reads_r0 != bool(calls):     # one candidate: no running maximum
+            e(ind, "x = rdy[0] - 2" if reads_r0 else "x = st.helper_free - 2")
+            e(ind, "if x > t:")
+            e(ind + 1, "SD['helper'] = SD.get('helper', 0) + x - t; t = x")
+        elif reads_r0 or calls:
             e(ind, "need = t")
             if reads_r0:
                 e(ind, "x = rdy[0] - 2")
@@ -260,7 +310,10 @@ class _Gen:
                     stk[op.lane] = si
                     continue
                 addr[op.lane] = f"a{k}"
-                e(ind, f"a{k} = ({self.reg(op.addr_reg)} + {op.insn.off}) & M64")
+                if op.insn.off:
+                    e(ind, f"a{k} = ({self.reg(op.addr_reg)} + {op.insn.off}) & M64")
+                else:       # registers always hold values below 2**64
+                    e(ind, f"a{k} = {self.reg(op.addr_reg)}")
         self.addr, self.stk = addr, stk
         ploads = [op for op in loads if op.lane not in stk]
         if ploads or pkt_helpers:
@@ -360,8 +413,6 @@ class _Gen:
                 e(ind, f"raise Fault('unexpected {spec.key} in a datapath lane')")
         for op, v in stores:
             e(ind, self.store(op, v))
-        if any(op.lane not in self.stk for op, _ in stores):
-            e(ind, "BD = None")
         for reg, v in writes:
             if reg == 0 or tm.load_address_stall:   # only these readiness values are ever read
                 e(ind, f"{self.reg(reg)} = {v}; rdy[{reg}] = t + 3")
@@ -435,11 +486,10 @@ class _Gen:
         self.lines = []
         self.whole = True
         e = self.emit
-        e(0, "def run_all(st, R, rdy, load, store, env, stall):")
+        e(0, "def run_all(st, R, rdy, load, store, env, stall, HT):")
         e(1, "t = st.t; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit; SD = st.stalls")
-        e(1, "PB, PD, PL = st.pv; WP = st.wp; BD, BE = st.bde")
-        e(1, f"base = 0; sl = 0; n = 0; cur = 0; lr = st.last_row; REM = st.maxr - st.rows")
-        e(1, "LH = st.lane_hist.append; row = 0")
+        e(1, "PB, PD, PL = st.pv; WP = st.wp; BD, BE = st.bde; KB = st.kb; CXK = st.ctx if KB else -1")
+        e(1, "base = 0; LP = 0; n = 0; cur = 0; lr = st.last_row; REM = st.maxr - st.rows; row = 0")
         e(1, "r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10 = R")
         e(1, "try:")
         e(2, "while True:")
@@ -463,8 +513,7 @@ class _Gen:
         e(2, "raise Stop(f'{f} at row {cur + n - 1}') from None")
         e(1, "finally:")
         e(2, "st.last_commit = lc")
-        e(2, "st.rows += base + n; st.slots += sl + CS[cur][n]")
-        e(2, "if n: LH(CL[cur][n])")
+        e(2, "st.rows += base + n; st.lp += LP + CP[cur][n]")
         self.whole = False
         return "\n".join(self.lines)
 
@@ -508,9 +557,9 @@ class _Gen:
         first = rows[0].index
         self.lines = []
         e = self.emit
-        e(0, f"def block_{first}(st, R, rdy, load, store, env, stall):")
+        e(0, f"def block_{first}(st, R, rdy, load, store, env, stall, HT):")
         e(1, "t = st.t; n = 0; d0 = st.d0; e0 = st.e0; fr0 = st.fr0; STK = st.stk; lc = st.last_commit; SD = st.stalls")
-        e(1, "PB, PD, PL = st.pv; WP = st.wp; BD = BE = None")
+        e(1, "PB, PD, PL = st.pv; WP = st.wp; BD = BE = None; KB = st.kb; CXK = st.ctx if KB else -1")
         e(1, "try:")
         self.body(rows, 2)
         e(1, "except Fault as f:")
@@ -519,7 +568,7 @@ class _Gen:
         e(1, "finally:")
         e(2, "st.last_commit = lc")
         e(2, "if n:")
-        e(3, "st.rows += n; st.slots += CS[n]; st.lane_hist.append(CL[n])")
+        e(3, "st.rows += n; st.lp += CP[n]")
         return "\n".join(self.lines)
 
 
@@ -549,17 +598,12 @@ def _in_degrees(blocks: list[list[RowInfo]]) -> dict:
     return deg
 
 
-def _cumulative(rows: list[RowInfo], lanes: int) -> tuple[list, list]:
-    """Slots and per-lane slot counts of the first n rows of a block, for each n."""
-    cum_slots = [0]
-    cum_lanes = [(0,) * lanes]
+def _cumulative(rows: list[RowInfo]) -> list:
+    """The packed slot counters (stats.pack_slots) of the first n rows of a block, for each n."""
+    out = [0]
     for info in rows:
-        cum_slots.append(cum_slots[-1] + info.slots)
-        nl = list(cum_lanes[-1])
-        for lane in info.lanes_used:
-            nl[lane] += 1
-        cum_lanes.append(tuple(nl))
-    return cum_slots, cum_lanes
+        out.append(out[-1] + info.pack)
+    return out
 
 
 class FastProgram:
@@ -573,6 +617,7 @@ class FastProgram:
         self.leaders = _targets(decoded)
         self._gen = _Gen(decoded, timing)
         self.whole = None
+        self._ht = None
         blocks = self._reachable()
         if blocks is not None:
             gen = self._gen
@@ -582,12 +627,9 @@ class FastProgram:
             ns.update(gen.consts)
             ns["ROWS"] = decoded.rows
             ns["DEC"] = decoded
-            cs, cl = {}, {}
-            for b in blocks:
-                cs[b[0].index], cl[b[0].index] = _cumulative(b, decoded.lanes)
-            cs.setdefault(0, [0])
-            cl.setdefault(0, [()])
-            ns["CS"], ns["CL"] = cs, cl
+            cp = {b[0].index: _cumulative(b) for b in blocks}
+            cp.setdefault(0, [0])
+            ns["CP"] = cp
             exec(compile(src, "<sephirot program>", "exec"), ns)
             self.whole = ns["run_all"]
             self.sources[-1] = src
@@ -656,7 +698,7 @@ class FastProgram:
         ns.update(gen.consts)
         ns["ROWS"] = rows
         ns["DEC"] = self.decoded
-        ns["CS"], ns["CL"] = _cumulative(blk, self.decoded.lanes)
+        ns["CP"] = _cumulative(blk)
         exec(compile(src, f"<sephirot block {start}>", "exec"), ns)
         entry = (ns[f"block_{start}"], len(blk))
         self.blocks[start] = entry
@@ -672,9 +714,12 @@ class FastProgram:
         rdy = st.rdy
         mem = st.mem
         load, store, env, stall = mem.load, mem.store, st.env, st.stall
+        ht = self._ht
+        if ht is None or ht.env is not env:      # helper number -> function, per env
+            ht = self._ht = HelperTable(env)
         row = 0
         if self.whole is not None:
-            row = self.whole(st, R, rdy, load, store, env, stall)
+            row = self.whole(st, R, rdy, load, store, env, stall, ht)
             if row is None:
                 return
             return run_core(st, decoded, row)   # the row budget is near: exact accounting
@@ -687,7 +732,7 @@ class FastProgram:
             fn, size = entry if entry is not None else self.block(row)
             if st.rows + size > maxr:
                 return run_core(st, decoded, row)
-            row = fn(st, R, rdy, load, store, env, stall)
+            row = fn(st, R, rdy, load, store, env, stall, ht)
             rdy = st.rdy
 
 

@@ -22,6 +22,30 @@ STALL_HELP = {
 }
 
 
+#: slot counters packed in one int (field 0: slots, field 1 + k: slots of lane k), so the
+#: generated code adds a block's constant counts with one addition
+FIELD_BITS = 64
+FIELD_MASK = (1 << FIELD_BITS) - 1
+
+
+def pack_slots(slots: int, lanes_used) -> int:
+    """The packed counters of one row (`slots` non-empty slots, one slot per lane used)."""
+    p = slots
+    for lane in lanes_used:
+        p += 1 << (FIELD_BITS * (lane + 1))
+    return p
+
+
+def unpack_lanes(lp: int, lanes: int) -> list:
+    """Per-lane counts of packed counters (field 0, the slots, left out): at least `lanes`."""
+    out = []
+    lp >>= FIELD_BITS
+    while lp or len(out) < lanes:
+        out.append(lp & FIELD_MASK)
+        lp >>= FIELD_BITS
+    return out
+
+
 @dataclass(slots=True)
 class PacketStats:
     """What one packet cost (cycles are clock cycles of the hXDP core)."""
@@ -58,42 +82,58 @@ class StreamStats:
         self.cycles = 0              # sum of per-packet cycles
         self.rows = 0
         self.slots = 0
-        self.lane_slots = [0] * lanes
-        self.stalls: Counter = Counter()
+        self.lane_pack = 0           # per-lane slot counts, packed (pack_slots, field 0 unused)
+        self._stalls: dict = {}      # plain dicts on the per-packet path (see `stalls`, `actions`)
         self.latency_sum = 0
         self.latency_min: Optional[int] = None
         self.latency_max = 0
         self.errors = 0
         self.violations = 0
-        self.actions: Counter = Counter()
+        self._actions: dict = {}
 
     def add(self, p: PacketStats, span: int) -> None:
+        lane_pack = sum(n << (FIELD_BITS * (k + 1)) for k, n in enumerate(p.lane_slots))
+        self.add_run(p.cycles, p.rows, p.slots, lane_pack, p.stalls, p.latency, p.action, p.error, p.violation, span)
+
+    def add_run(self, cycles: int, rows: int, slots: int, lane_pack: int, stalls: dict, latency: int,
+                action: int, error: Optional[str], violation: bool, span: int) -> None:
+        """add() from the figures themselves (the executor's per-packet path: no record)."""
         self.packets += 1
         self.span = span
-        self.cycles += p.cycles
-        self.rows += p.rows
-        self.slots += p.slots
-        ls = self.lane_slots
-        if len(p.lane_slots) > len(ls):
-            ls.extend([0] * (len(p.lane_slots) - len(ls)))
-        for i, n in enumerate(p.lane_slots):
-            ls[i] += n
-        if p.stalls:
-            st = self.stalls
-            for k, v in p.stalls.items():
+        self.cycles += cycles
+        self.rows += rows
+        self.slots += slots
+        self.lane_pack += lane_pack
+        if stalls:
+            st = self._stalls
+            for k, v in stalls.items():
                 st[k] = st.get(k, 0) + v
-        lat = p.latency
-        self.latency_sum += lat
-        if self.latency_min is None or lat < self.latency_min:
-            self.latency_min = lat
-        if lat > self.latency_max:
-            self.latency_max = lat
-        if p.error is not None:
+        self.latency_sum += latency
+        if self.latency_min is None or latency < self.latency_min:
+            self.latency_min = latency
+        if latency > self.latency_max:
+            self.latency_max = latency
+        if error is not None:
             self.errors += 1
-        if p.violation:
+        if violation:
             self.violations += 1
-        a = self.actions
-        a[p.action] = a.get(p.action, 0) + 1
+        a = self._actions
+        a[action] = a.get(action, 0) + 1
+
+    @property
+    def stalls(self) -> Counter:
+        """Stall cycles per cause over the stream (a copy)."""
+        return Counter(self._stalls)
+
+    @property
+    def actions(self) -> Counter:
+        """Packets per action over the stream (a copy)."""
+        return Counter(self._actions)
+
+    @property
+    def lane_slots(self) -> list:
+        """Slots issued per lane over the stream."""
+        return unpack_lanes(self.lane_pack, self.lanes)
 
     # ---- derived figures ----
     @property
@@ -132,11 +172,11 @@ class StreamStats:
             "lane_utilisation": round(self.lane_utilisation, 4),
             "lane_utilisation_per_lane": [round(s / self.rows, 4) if self.rows else 0.0
                                           for s in self.lane_slots],
-            "stalls": {c: self.stalls.get(c, 0) for c in STALL_CAUSES},
-            "stalls_per_packet": {c: round(self.stalls.get(c, 0) / n, 4) for c in STALL_CAUSES},
+            "stalls": {c: self._stalls.get(c, 0) for c in STALL_CAUSES},
+            "stalls_per_packet": {c: round(self._stalls.get(c, 0) / n, 4) for c in STALL_CAUSES},
             "errors": self.errors,
             "schedule_violations": self.violations,
-            "actions": {str(k): v for k, v in sorted(self.actions.items())},
+            "actions": {str(k): v for k, v in sorted(self._actions.items())},
         }
 
 
