@@ -19,11 +19,13 @@ instruction for instruction by tests; only the speed differs.  How (docs/interpr
   movsx, byte swaps, atomics) call the semantics functions of isa.opcodes;
 - a load through r10 with a constant offset inside one frame indexes the stack buffer
   directly (when the program never writes r10); any other load or store checks a
-  one-entry cache of the last region loaded from (one for stores), the stack bounds and
-  a cache of the last hook region (the context, set at entry), and falls back to
-  ``env.mem``, which refills the caches; they are emptied after each helper call, since a
-  helper may change the regions (adjust_head), then set to the region of a pointer a
-  map lookup returned;
+  cache of the last region loaded from, the stack bounds, a cache of the last hook region
+  (the context, set at entry), then (loads) the region loaded from before (Q) and the
+  store cache, and falls back to ``env.mem``, which refills the caches; they are emptied
+  after a helper call that changed the regions (adjust_head: Memory.version moved), then
+  set to the region of a pointer a map lookup returned;
+- map references (lddw with a map source) are resolved once per (env, program) when the
+  env says they are constant (the runtime's XdpEnv), and then read from a list;
 - faults keep no bookkeeping on the hot path: the traceback's line number in the
   generated code tells which instruction faulted.
 """
@@ -169,9 +171,23 @@ class Compiled:
     lines: dict            # generated line number -> (slot, instructions of its arm run since n was updated)
     filename: str
     source: str
+    lddw_n: int = 0        # map references (lddw_keys) the code reads from its LV list
 
 
 _serial = itertools.count()
+
+
+def lddw_keys(code: Decoded) -> dict[tuple[int, int], int]:
+    """(src, imm) of each distinct map reference (lddw resolved by the env) -> its index in
+    the per-(env, program) list the generated code reads; the same for every Compiled of
+    one program (callback entries share the list)."""
+    keys: dict[tuple[int, int], int] = {}
+    for i in range(code.size):
+        if not code.invalid[i] and code.specs[i].kind == Kind.LDDW:
+            ins = code.insns[i]
+            if ins.src not in (LDDW_IMM64, LDDW_FUNC):
+                keys.setdefault((ins.src, ins.imm), len(keys))
+    return keys
 
 
 class _Gen:
@@ -224,6 +240,8 @@ class _Gen:
         # along the emitted path from the entry when nothing jumps back to it
         self.entry_ctx = {1} if ways_in.get(0, 0) == 0 else set()
         self.ctx_regs: set[int] = set()
+        self.lddw_keys = lddw_keys(code)
+        self.has_helpers = any(ok[i] and code.specs[i].kind in (Kind.CALL, Kind.CALLX) for i in range(self.n))
 
     def _plan_duplication(self, required: set) -> None:
         """A small arm with several ways in (not a check point) is emitted at each of them
@@ -285,7 +303,11 @@ class _Gen:
         self.emit(0, "def fn(bb, r1, r2, r3, r4, r5, r10, depth, st):")
         self.emit(1, "n = st.n; budget = st.budget; S = st.stack")
         self.emit(1, "r0 = r6 = r7 = r8 = r9 = 0")
-        self.emit(1, "W = None; WB = 1; WE = 0; P, PB, PE, PW = st.pc; HK, HB, HE = st.hc")
+        self.emit(1, "W = Q = None; WB = QB = 1; WE = QE = 0; P, PB, PE, PW = st.pc; HK, HB, HE = st.hc")
+        if self.n and self.lddw_keys:
+            self.emit(1, "LV = st.lv")
+        if self.n and self.has_helpers:
+            self.emit(1, "MV = st.vm")
         if self.has_calls:
             self.emit(1, "frames = []")
         if not self.n:
@@ -438,15 +460,16 @@ class _Gen:
         self._goto(i, ind + 1)
 
     def _helper(self, i: int, num: str, ind: int) -> None:
-        self.emit(ind, f"st.n = n + {self.k}; st.depth = depth")
+        self.emit(ind, f"st.n = n + {self.k}; st.depth = depth; _mv = MV.version")
         if num.isdigit():     # a known helper: its function, looked up once per env (st.hf)
             self.emit(ind, f"r0 = st.hf[{num}]((r1, r2, r3, r4, r5), st)")
         else:
             self.emit(ind, f"r0 = st.helper({num}, (r1, r2, r3, r4, r5), st) & M64")
         self.ctx_regs.discard(0)
-        self.emit(ind, "n = st.n; PB = WB = HB = 1; PE = WE = HE = 0")   # caches emptied
+        self.emit(ind, "n = st.n")
+        self.emit(ind, "if MV.version != _mv: PB = WB = HB = QB = 1; PE = WE = HE = QE = 0")   # regions changed
         if num.isdigit() and int(num) in _POINTER_HELPERS:     # r0 is read next: its region
-            self.emit(ind, "if r0: P, PB, PE, PW, W, WB, WE = st.at(r0)")
+            self.emit(ind, "if r0: Q, QB, QE = P, PB, PE; P, PB, PE, PW, W, WB, WE = st.at(r0)")
         self.k = 0
         if i + 1 < self.n:    # a callback may have used steps: check the longest way from here
             self._budget_check(i + 1, self.reach[i + 1], ind)
@@ -507,7 +530,9 @@ class _Gen:
             else:
                 self.emit(ind, f"{d} = {_h(layout.FUNC_BASE + t)}")
         else:
-            self.emit(ind, f"{d} = st.lddw({ins.src}, {ins.imm}) & M64")
+            k = self.lddw_keys[(ins.src, ins.imm)]
+            self.emit(ind, f"{d} = LV[{k}]")
+            self.emit(ind, f"if {d} is None: {d} = LV[{k}] = st.lddw({ins.src}, {ins.imm}) & M64")
 
     # memory
     def _addr(self, reg: int, off: int) -> str:
@@ -550,7 +575,14 @@ class _Gen:
         self.emit(ind + 1, f"{d} = HK(a - HB, {size})")
         if sx:
             self.emit(ind + 1, sx_fix)
+        # the region loaded from before P (a map value read between packet reads), then
+        # the store cache; a miss keeps P as Q
+        self.emit(ind, f"elif QB <= a <= QE - {size}:")
+        self.emit(ind + 1, f"{d} = {tmpl.format(b='Q', o='a - QB')}")
+        self.emit(ind, f"elif WB <= a <= WE - {size}:")
+        self.emit(ind + 1, f"{d} = {tmpl.format(b='W', o='a - WB')}")
         self.emit(ind, "else:")
+        self.emit(ind + 1, "Q, QB, QE = P, PB, PE")
         self.emit(ind + 1, fallback)
         if sx:
             self.emit(ind + 1, sx_fix)
@@ -697,7 +729,7 @@ def compile_program(code: Decoded, extra_labels: frozenset = frozenset()) -> Com
     filename = f"<fastpath {code.program.name} #{next(_serial)}>"
     ns = dict(_GLOBALS)
     exec(compile(source, filename, "exec"), ns)
-    return Compiled(code, ns["fn"], frozenset(gen.labels), gen.info, filename, source)
+    return Compiled(code, ns["fn"], frozenset(gen.labels), gen.info, filename, source, len(gen.lddw_keys))
 
 
 def _interpret(bb, r1, r2, r3, r4, r5, r10, depth, st):
@@ -708,7 +740,7 @@ def interpreted(code: Decoded) -> Compiled:
     """A stand-in for a program whose generated code Python refuses (far beyond real XDP
     sizes): every entry runs the interpreter, through the same path as a budget hand-over."""
     return Compiled(code, _interpret, frozenset(range(code.size)), {}, f"<interpreted {code.program.name}>",
-                    "# interpreted\n")
+                    "# interpreted\n", len(lddw_keys(code)))
 
 
 # ---------------------------------------------------------------- running
@@ -721,12 +753,42 @@ def _cacheable(mem: Memory) -> bool:
     cls = type(mem)
     ok = _CACHEABLE.get(cls)
     if ok is None:
-        ok = _CACHEABLE[cls] = (all(getattr(cls, m) is getattr(Memory, m) for m in ("find", "load", "store"))
-                                and all(hasattr(mem, a) for a in ("_bases", "_regions")))
+        ok = _CACHEABLE[cls] = (all(getattr(cls, m) is getattr(Memory, m)
+                                    for m in ("find", "load", "store", "add", "remove", "move"))
+                                and all(hasattr(mem, a) for a in ("_bases", "_regions", "version")))
     return ok
 
 
 _NO_HOOK = (None, 1, 0)        # an empty hook cache (HK, HB, HE)
+
+
+class _Unversioned:
+    """`MV` of generated code when memory is not cacheable: its caches stay empty anyway."""
+    version = 0
+
+
+_UNVERSIONED = _Unversioned()
+
+
+class _NoLddwCache:
+    """`LV` of generated code when the env's lddw values may vary: every read misses."""
+
+    def __getitem__(self, k):
+        return None
+
+    def __setitem__(self, k, v):
+        pass
+
+
+_NO_LDDW_CACHE = _NoLddwCache()
+
+
+def _lddw_constant(env: Env) -> bool:
+    """Whether the env declares its lddw_value results constant for a (env, program) pair
+    (class attribute LDDW_CONSTANT, set by the class that defines lddw_value)."""
+    cls = type(env)
+    return (bool(getattr(cls, "LDDW_CONSTANT", False)) and "lddw_value" not in getattr(env, "__dict__", {})
+            and _defined_in(cls, "lddw_value") is _defined_in(cls, "LDDW_CONSTANT"))
 
 
 _NO_PLAIN = (None, 1, 0, False)    # an empty load cache (P, PB, PE, PW)
@@ -786,7 +848,8 @@ _ZERO_STACK = bytes(len(new_stack().data))
 class _State:
     """What generated code reads from its `st` argument; also the helpers' `Caller`."""
     __slots__ = ("fp", "env", "mem", "budget", "n", "depth", "ctx", "stack", "helper", "compiled",
-                 "cacheable", "_slot", "hc", "region", "zero", "hf", "pc", "first")
+                 "cacheable", "_slot", "hc", "region", "zero", "hf", "pc", "first", "vm", "lv", "lvs",
+                 "lddw_const", "lv_prog", "seen")
 
     def __init__(self, fp: "FastPath"):
         self.fp = fp
@@ -795,6 +858,14 @@ class _State:
         self.hc = _NO_HOOK
         self.pc = _NO_PLAIN             # the load cache a run starts with (P, PB, PE, PW)
         self.first: Optional[Region] = None     # the first region a run loaded from (P)
+        self.vm = _UNVERSIONED          # MV: the memory whose version tells regions changed
+        self.lv = _NO_LDDW_CACHE        # LV: the running program's resolved map references
+        self.lvs: dict[int, tuple[Program, list]] = {}     # id(program) -> (program, LV), this env
+        self.lddw_const = False
+        self.lv_prog: Optional[Program] = None     # the program self.lv was last made for
+        # (memory version, r1, first, hc, pc) of the previous start: a run whose memory
+        # changed only by the stack's remove and add since then starts with the same caches
+        self.seen: tuple = (-1, None, None, _NO_HOOK, _NO_PLAIN)
         self.region = new_stack()       # the stack, kept from run to run
         self.zero = memoryview(self.region.data)    # zeroed through a view: 10x faster than
         #                                             bytearray slice assignment (CPython 3.11)
@@ -810,6 +881,11 @@ class _State:
             self.helper = env.helper
             self.hf = _HelperTable(env)
             self.cacheable = _cacheable(env.mem)
+            self.vm = env.mem if self.cacheable else _UNVERSIONED
+            self.lvs = {}
+            self.lddw_const = _lddw_constant(env)
+            self.lv_prog = None
+            self.seen = (-1, None, None, _NO_HOOK, _NO_PLAIN)
         return self
 
     @property
@@ -936,16 +1012,27 @@ class _State:
         fp = self.fp
         comp = fp.main if program is fp.program else fp.compiled(program)
         self.compiled = comp
+        if not comp.lddw_n:
+            self.lv = _NO_LDDW_CACHE
+        elif program is not self.lv_prog or getattr(self.env, "program", program) is not program:
+            self.lv = self._lddw_list(program, comp)
         self.stack = stack.data
         self.ctx = r1
         self.depth = 0
         # the context's hook region, so that its loads skip env.mem, and the region the
         # previous run loaded from first (the packet) if it is still mapped
         if self.cacheable:
-            self.hc = _hook_at(self.mem, r1)
-            self.pc = _still_mapped(self.mem, self.first)
-            if self.pc is _NO_PLAIN:
-                self.first = None
+            v = self.mem.version
+            seen = self.seen
+            if v == seen[0] + 2 and r1 == seen[1] and self.first is seen[2]:
+                self.hc = seen[3]      # only the stack left and came back since the last start
+                self.pc = seen[4]
+            else:
+                self.hc = _hook_at(self.mem, r1)
+                self.pc = _still_mapped(self.mem, self.first)
+                if self.pc is _NO_PLAIN:
+                    self.first = None
+            self.seen = (v, r1, self.first, self.hc, self.pc)
         else:
             self.hc = _NO_HOOK
             self.pc = _NO_PLAIN
@@ -956,6 +1043,18 @@ class _State:
             if isinstance(e, Fault):
                 raise Stop(str(e), self._slot) from None
             raise
+
+    def _lddw_list(self, program: Program, comp: Compiled):
+        """LV for `program` on this env: kept from run to run when the env's values are
+        constant and the env runs this program (XdpEnv resolves by its running program)."""
+        self.lv_prog = None
+        if not self.lddw_const or getattr(self.env, "program", program) is not program:
+            return _NO_LDDW_CACHE
+        hit = self.lvs.get(id(program))
+        if hit is None or hit[0] is not program:
+            hit = self.lvs[id(program)] = (program, [None] * comp.lddw_n)
+        self.lv_prog = program
+        return hit[1]
 
     def _locate(self, e: BaseException) -> None:
         """Steps and slot of an exception from the innermost generated frame of its traceback."""

@@ -45,18 +45,25 @@ class Region:
 
 
 class Memory:
+    """Regions by base address.  `version` grows at every add, remove and move, so a cache
+    of where regions are (the fast path's, across a helper call) knows when it is stale:
+    a mapped region's base, data object and length change only through move."""
+
     def __init__(self) -> None:
         self._bases: list[int] = []
         self._regions: list[Region] = []
+        self.version = 0
 
     def add(self, region: Region) -> Region:
         i = bisect.bisect_left(self._bases, region.base)
+        self.version += 1
         self._bases.insert(i, region.base)
         self._regions.insert(i, region)
         return region
 
     def remove(self, region: Region) -> None:
         i = self._regions.index(region)
+        self.version += 1
         del self._bases[i]
         del self._regions[i]
 
@@ -65,6 +72,7 @@ class Memory:
         the region keeps its place among the others (the packet after adjust_head, or a
         frame of another length)."""
         i = self._regions.index(region)
+        self.version += 1
         bases = self._bases
         if (i == 0 or bases[i - 1] < base) and (i + 1 == len(bases) or base < bases[i + 1]):
             region.base = base

@@ -545,3 +545,129 @@ def test_falls_back_to_the_interpreter_when_python_cannot_compile(monkeypatch):
     assert fp.run(Env(), 0).r0 == 6
     res = fp.run(Env(), 0, budget=3)
     assert res == Interpreter(prog).run(Env(), 0, budget=3) and "budget" in res.error
+
+
+# ---------------------------------------------------------------- caches across helper calls
+
+class RegionEnv(FuzzEnv):
+    """Helpers that change the regions through each Memory entry point (20 move in place,
+    21 add a region inside the block, 22 remove the block) or leave them alone (23)."""
+
+    def helper(self, num, args, caller):
+        if num == 20:
+            self.mem.move(self.block, MEM + 8, bytearray(range(50, 66)))
+            return 0
+        if num == 21:
+            self.mem.add(Region("inner", MEM + 16, bytearray(b"\x07" * 8), True, "mem"))
+            return 0
+        if num == 22:
+            self.mem.remove(self.block)
+            return 0
+        if num == 23:
+            self.log.append((num, args))
+            return 5
+        return super().helper(num, args, caller)
+
+
+def _slow_loads(monkeypatch):
+    """Count the generated code's slow loads (st.ld: a cache miss)."""
+    import emulator.fastpath as fastpath
+    calls = []
+    real = fastpath._State.ld
+
+    def ld(self, a, size, *caches):
+        calls.append(a)
+        return real(self, a, size, *caches)
+    monkeypatch.setattr(fastpath._State, "ld", ld)
+    return calls
+
+
+def test_memory_version_grows_at_every_change_of_the_regions():
+    mem = Memory()
+    r = Region("a", MEM, bytearray(8))
+    seen = [mem.version]
+    mem.add(r)
+    seen.append(mem.version)
+    mem.move(r, MEM + 4, bytearray(8))        # in place
+    seen.append(mem.version)
+    mem.add(Region("b", MEM + 100, bytearray(8)))
+    mem.move(r, MEM + 200, bytearray(8))      # past b: remove + add
+    seen.append(mem.version)
+    mem.remove(r)
+    seen.append(mem.version)
+    mem.load(MEM + 100, 4)
+    mem.store(MEM + 100, 4, 1)
+    mem.write(MEM + 100, b"xy")
+    seen.append(mem.version)
+    assert seen == sorted(seen) and len(set(seen)) == len(seen) - 1 and seen[-1] == seen[-2]
+
+
+def test_caches_survive_a_helper_that_leaves_the_regions_alone(monkeypatch):
+    calls = _slow_loads(monkeypatch)
+    # (through r8, not r1: loads through the context register try the hook cache only)
+    prog = Program("t", assemble(f"lddw %r8, {MEM}\nldxdw %r6, [%r8+0]\nstxdw [%r8+8], %r6\ncall 23\n"
+                                 "ldxdw %r7, [%r8+16]\nstxdw [%r8+24], %r7\nadd %r0, %r7\nexit"))
+    out = []
+    for cls in (Interpreter, FastPath):
+        env = RegionEnv()
+        out.append((cls(prog).run(env, MEM), env.state()))
+    assert out[0] == out[1] and out[0][0].error is None
+    assert calls == [MEM]          # the load after the call hits the block's cache
+
+
+def test_caches_are_dropped_when_a_helper_moves_adds_or_removes_a_region(monkeypatch):
+    # read the block, change the regions, read it again at several places: what memory
+    # says now (new bytes, the inner region, a fault), never the cached block
+    calls = _slow_loads(monkeypatch)
+    for num in (20, 21, 22):
+        for off in (0, 8, 16, 20, 40, 60):
+            prog = Program("t", assemble(f"lddw %r7, {MEM}\nldxb %r6, [%r7+0]\ncall {num}\n"
+                                         f"ldxdw %r0, [%r7+{off}]\nstxb [%r7+{off}], %r6\nexit"))
+            out = []
+            for cls in (Interpreter, FastPath):
+                env = RegionEnv()
+                out.append((cls(prog).run(env, MEM), env.state()))
+            assert out[0] == out[1], (num, off)
+    assert len(calls) == 2 * 3 * 6        # the load after each call missed
+
+
+def test_map_references_are_resolved_once_per_session_program(monkeypatch):
+    from emulator.runtime import session as S
+    from emulator.runtime.results import PacketInput
+    from isa.program import MapDef
+
+    asked = []
+    real = S.XdpEnv.lddw_value
+
+    def counting(self, src, imm):
+        asked.append((src, imm))
+        return real(self, src, imm)
+    monkeypatch.setattr(S.XdpEnv, "lddw_value", counting)
+    arr = MapDef(name="arr", type=2, key_size=4, value_size=8, max_entries=4)
+    # count packets twice in arr[0]: through a lookup (handle, src 5) and its address (src 6)
+    body = assemble("mov %r2, 0\nstxw [%r10-4], %r2\nmov %r2, %r10\nadd %r2, -4\nMAP\ncall 1\n"
+                    "jeq %r0, 0, +3\nldxdw %r3, [%r0+0]\nadd %r3, 1\nstxdw [%r0+0], %r3\nVALUE\n"
+                    "ldxdw %r3, [%r1+0]\nadd %r3, 1\nstxdw [%r1+0], %r3\nmov %r0, 2\nexit"
+                    .replace("MAP", "lddw %r1, 0").replace("VALUE", "lddw %r1, 0"))
+    body[4] = Insn(0x18, dst=1, src=5, imm=0)
+    body[11] = Insn(0x18, dst=1, src=6, imm=4 << 32)
+    prog = Program("t", body, maps=[arr])
+    out = {}
+    for target in ("interp", "fast"):
+        asked.clear()
+        s = S.Session(prog, executor=target)
+        res = [s.run(PacketInput(i, bytes(range(60)))) for i in range(5)]
+        out[target] = ([(r.action, r.error, r.extra["steps"]) for r in res], s.dump_maps(), len(asked))
+    assert out["interp"][:2] == out["fast"][:2] and out["interp"][0][0] == (2, None, 16)
+    assert out["interp"][2] == 10 and out["fast"][2] == 2     # the fast path asks once per reference
+
+
+def test_map_references_of_other_envs_are_asked_each_time():
+    # FuzzEnv's lddw_value is not declared constant: every execution asks it
+    prog = Program("t", [Insn(0x18, dst=0, src=1, imm=7), Insn(0x18, dst=2, src=1, imm=7),
+                         Insn(0x0F, dst=0, src=2), Insn(0x95)])
+    env = FuzzEnv()
+    calls = []
+    env.lddw_value = lambda src, imm: calls.append(imm) or imm * len(calls)
+    fp = FastPath(prog)
+    assert fp.run(env, MEM).r0 == 7 + 14 and fp.run(env, MEM).r0 == 21 + 28 and calls == [7] * 4

@@ -31,6 +31,10 @@ MAX_FRAME = MAX_LINEAR + MAX_FRAGS * PAGE_SIZE    # check_frame's bounds
 class XdpEnv(Env):
     """Memory (context, packet, map values), the helper table and lddw map references."""
 
+    # lddw_value(src, imm) is constant while the same program runs on this env (the map set
+    # is fixed for the session): the fast path may resolve each reference once
+    LDDW_CONSTANT = True
+
     def __init__(self, maps: MapSet, programs: dict[str, Program], *, fib: Optional[Fib] = None,
                  seed: int = 0, cpu: int = 0):
         super().__init__(Memory())
@@ -238,7 +242,8 @@ class Session:
         else:
             buf.reset(frame, ifindex == 1)
         env.pkt = buf
-        env.enter(self.program)
+        if env.program is not self.program:
+            env.enter(self.program)
         lru = self._lru
         if lru:
             evictions = [m.evictions for m in lru]
@@ -254,17 +259,22 @@ class Session:
                 if m.evictions != before:
                     self.lru_first_eviction.setdefault(m.name, index)
         error = rr.error
-        action = 0 if error is not None else rr.r0 & 0xFFFFFFFF
-        redirect = None
-        if action == XDP_REDIRECT and env.redirect_set:
-            if env.redirect_map is not None:
-                redirect = {"map": env.redirect_map.name, "key": env.redirect_index}
-            else:
-                redirect = {"ifindex": env.redirect_index}
+        if error is None:
+            action = rr.r0 & 0xFFFFFFFF
+            redirect = None
+            if action == XDP_REDIRECT and env.redirect_set:
+                if env.redirect_map is not None:
+                    redirect = {"map": env.redirect_map.name, "key": env.redirect_index}
+                else:
+                    redirect = {"ifindex": env.redirect_index}
+        else:
+            action = 0
+            redirect = None
         extra = rr.extra
         if "steps" not in extra:
             extra["steps"] = rr.steps
-        return PacketResult(index, action, buf.data_bytes(), buf.meta_bytes(), redirect, error, extra)
+        return PacketResult(index, action, buf.data_bytes(), buf.meta_bytes() if buf.meta != buf.data else b"",
+                            redirect, error, extra)
 
     def redirect_ifindex(self, redirect: Optional[dict]) -> Optional[int]:
         """The device a redirect goes to (devmap entries resolved), None if not a device."""
