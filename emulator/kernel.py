@@ -23,6 +23,7 @@ from elftools.common.exceptions import ELFError
 
 from emulator import kernel_libbpf as lb
 from hxdpc.errors import InputError
+from emulator.runtime.maps import parse_hex
 
 # map types (include/uapi/linux/bpf.h)
 HASH, ARRAY, PROG_ARRAY, PERCPU_HASH, PERCPU_ARRAY = 1, 2, 3, 5, 6
@@ -158,18 +159,6 @@ def object_map_types(path: str) -> dict[str, int]:
             out[contract_map_name(L.bpf_map__name(m).decode())] = L.bpf_map__type(m)
     finally:
         L.bpf_object__close(obj)
-
-
-def _hex_bytes(where: str, text, size: Optional[int]) -> bytes:
-    if not isinstance(text, str):
-        raise InputError(where, f"expected a hex string, got {type(text).__name__}")
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise InputError(where, f"not hex: {text[:40]!r}") from None
-    if size is not None and len(raw) != size:
-        raise InputError(where, f"{len(raw)} bytes where the map holds {size}")
-    return raw
 
 
 class KernelProgram:
@@ -334,10 +323,10 @@ class KernelProgram:
         if not isinstance(entries, list) or len(entries) > 1:
             raise InputError(where, "global data is one entry with key 00000000")
         for e in entries:
-            key = _hex_bytes(f"{where}[0].key", e.get("key"), 4) if isinstance(e, dict) else None
+            key = parse_hex(f"{where}[0].key", e.get("key"), 4) if isinstance(e, dict) else None
             if key != b"\0\0\0\0":
                 raise InputError(f"{where}[0]", "global data has only key 00000000")
-            return _hex_bytes(f"{where}[0].value", e.get("value"), m.value_size)
+            return parse_hex(f"{where}[0].value", e.get("value"), m.value_size)
         return None
 
     def _preload_global(self, m: KernelMap, entries, where: str) -> None:
@@ -355,17 +344,17 @@ class KernelProgram:
                                  f"object ({', '.join(sorted(self.prog_fds))}), got {name!r}")
             return struct.pack("<i", self.prog_fds[name])
         if m.type not in PERCPU_TYPES:
-            return _hex_bytes(f"{where}.value", e.get("value"), m.value_size)
+            return parse_hex(f"{where}.value", e.get("value"), m.value_size)
         stride = (m.value_size + 7) // 8 * 8
         if "values" in e:
             vals = e["values"]
             if not isinstance(vals, list) or not vals:
                 raise InputError(f"{where}.values", "expected a non-empty list of hex values")
-            raws = [_hex_bytes(f"{where}.values[{i}]", v, m.value_size) for i, v in enumerate(vals)]
+            raws = [parse_hex(f"{where}.values[{i}]", v, m.value_size) for i, v in enumerate(vals)]
         else:
-            raws = [_hex_bytes(f"{where}.value", e.get("value"), m.value_size)]
+            raws = [parse_hex(f"{where}.value", e.get("value"), m.value_size)]
         # CPUs beyond the list get the shared "value" when there is one, else the last listed
-        fill = _hex_bytes(f"{where}.value", e["value"], m.value_size) if "value" in e else raws[-1]
+        fill = parse_hex(f"{where}.value", e["value"], m.value_size) if "value" in e else raws[-1]
         raws = (raws + [fill] * self.ncpus)[:self.ncpus]
         return b"".join(r.ljust(stride, b"\0") for r in raws)
 
@@ -376,7 +365,7 @@ class KernelProgram:
             w = f"{where}[{i}]"
             if not isinstance(e, dict):
                 raise InputError(w, "expected an object with key and value")
-            key = _hex_bytes(f"{w}.key", e.get("key"), m.key_size)
+            key = parse_hex(f"{w}.key", e.get("key"), m.key_size)
             value = self._value_bytes(m, e, w)
             kb = ctypes.create_string_buffer(key, max(len(key), 1))
             vb = ctypes.create_string_buffer(value, max(len(value), 1))

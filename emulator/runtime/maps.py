@@ -37,7 +37,8 @@ def round8(n: int) -> int:
     return (n + 7) & ~7
 
 
-def _hex(where: str, text, size: Optional[int]) -> bytes:
+def parse_hex(where: str, text, size: Optional[int]) -> bytes:
+    """Raw bytes of a MAPS.json hex string (InputError naming `where` if it is not `size` bytes)."""
     if not isinstance(text, str):
         raise InputError(where, f"expected a hex string, got {type(text).__name__}")
     try:
@@ -116,7 +117,7 @@ class Map:
             w = f"{where}[{i}]"
             if not isinstance(e, dict):
                 raise InputError(w, "expected an object with key and value")
-            key = _hex(f"{w}.key", e.get("key"), self.d.key_size)
+            key = parse_hex(f"{w}.key", e.get("key"), self.d.key_size)
             self.preload_one(key, e, w, programs)
 
     def _values(self, e: dict, w: str) -> list[bytes]:
@@ -126,10 +127,10 @@ class Map:
             vals = e["values"]
             if not isinstance(vals, list) or not vals:
                 raise InputError(f"{w}.values", "expected a non-empty list of hex values")
-            raws = [_hex(f"{w}.values[{i}]", v, vs) for i, v in enumerate(vals)]
-            fill = _hex(f"{w}.value", e["value"], vs) if "value" in e else raws[-1]
+            raws = [parse_hex(f"{w}.values[{i}]", v, vs) for i, v in enumerate(vals)]
+            fill = parse_hex(f"{w}.value", e["value"], vs) if "value" in e else raws[-1]
             return (raws + [fill] * self.ncpu)[:self.ncpu]
-        return [_hex(f"{w}.value", e.get("value"), vs)] * self.ncpu
+        return [parse_hex(f"{w}.value", e.get("value"), vs)] * self.ncpu
 
     def preload_one(self, key: bytes, e: dict, w: str, programs: dict) -> None:
         rc = self.sys_update(key, self._values(e, w))
