@@ -684,13 +684,7 @@ class FastProgram:
         """The generated function of the block starting at row `start` (built on first use:
         images are often padded with thousands of empty rows that never run)."""
         rows = self.decoded.rows
-        n = len(rows)
-        blk = [rows[start]]
-        i = start
-        while (not _ends_block(rows[i]) and i + 1 < n and (i + 1) not in self.leaders
-               and len(blk) < MAX_BLOCK_ROWS):
-            i += 1
-            blk.append(rows[i])
+        blk = self._split(start)
         gen = self._gen
         gen.consts = {}
         src = gen.block(blk)
