@@ -572,29 +572,31 @@ class _Gen:
         return "\n".join(self.lines)
 
 
+def _successors(last: RowInfo) -> list[int]:
+    """Rows control can reach after a block ending in row `last` (its branch targets, then the
+    fall-through unless an unconditional jump or exit ends the row)."""
+    if last.error or last.violation:
+        return []
+    out = []
+    for op in last.control:
+        k = op.spec.kind
+        if k == Kind.JCOND:
+            out.append(last.index + 1 + op.insn.off)
+        elif k == Kind.JA:
+            out.append(last.index + 1 + (op.insn.imm if op.spec.is_jmp32 else op.insn.off))
+            return out
+        elif k not in (Kind.CALL, Kind.CALLX, Kind.BOUNDS):
+            return out
+    out.append(last.index + 1)
+    return out
+
+
 def _in_degrees(blocks: list[list[RowInfo]]) -> dict:
     """How many control-flow edges (as FastProgram._reachable follows them) enter each block."""
     deg: dict = {}
     for blk in blocks:
-        last = blk[-1]
-        if last.error or last.violation:
-            continue
-        uncond = False
-        for op in last.control:
-            k = op.spec.kind
-            if k == Kind.JCOND:
-                t = last.index + 1 + op.insn.off
-                deg[t] = deg.get(t, 0) + 1
-            elif k == Kind.JA:
-                t = last.index + 1 + (op.insn.imm if op.spec.is_jmp32 else op.insn.off)
-                deg[t] = deg.get(t, 0) + 1
-                uncond = True
-                break
-            elif k in (Kind.EXIT, Kind.PEXIT) or k not in (Kind.CALL, Kind.CALLX, Kind.BOUNDS):
-                uncond = True
-                break
-        if not uncond:
-            deg[last.index + 1] = deg.get(last.index + 1, 0) + 1
+        for t in _successors(blk[-1]):
+            deg[t] = deg.get(t, 0) + 1
     return deg
 
 
@@ -661,23 +663,7 @@ class FastProgram:
             seen[s0] = blk
             if len(seen) > MAX_WHOLE_BLOCKS:
                 return None
-            last = blk[-1]
-            if last.error or last.violation:
-                continue
-            uncond = False
-            for op in last.control:
-                k = op.spec.kind
-                if k == Kind.JCOND:
-                    todo.append(last.index + 1 + op.insn.off)
-                elif k == Kind.JA:
-                    todo.append(last.index + 1 + (op.insn.imm if op.spec.is_jmp32 else op.insn.off))
-                    uncond = True
-                    break
-                elif k in (Kind.EXIT, Kind.PEXIT) or k not in (Kind.CALL, Kind.CALLX, Kind.BOUNDS):
-                    uncond = True
-                    break
-            if not uncond:
-                todo.append(last.index + 1)
+            todo.extend(_successors(blk[-1]))
         return list(seen.values())
 
     def block(self, start: int) -> tuple:
