@@ -28,11 +28,16 @@ from isa.imagefmt import FORMATS, write_image
 @click.option("--no-code-motion", is_flag=True, help="schedule each basic block alone, no renaming")
 @click.option("--schedule-html", type=click.Path(dir_okay=False), help="write a picture of the schedule")
 @click.option("--schedule-text", is_flag=True, help="print the schedule as a table")
+@click.option("--check-kernel", is_flag=True,
+              help="first confirm that the Linux kernel's verifier accepts PROG (an ELF object; needs root)")
 def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no_zero_removal,
-            no_three_operand, no_48bit, no_param_exit, no_code_motion, schedule_html, schedule_text):
+            no_three_operand, no_48bit, no_param_exit, no_code_motion, schedule_html, schedule_text,
+            check_kernel):
     """Compile PROG (ELF, llvm-objdump text or .s) into a Sephirot instruction-memory image."""
     from hxdpc.loader import load
     program = load(prog, section)
+    if check_kernel:
+        check_with_kernel(prog, section)
     opts = CompileOptions(lanes=lanes, depth=depth, bounds_removal=not no_bounds_removal,
                           zero_removal=not no_zero_removal, three_operand=not no_three_operand,
                           load48=not no_48bit, param_exit=not no_param_exit, code_motion=not no_code_motion)
@@ -59,3 +64,21 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
     r = res.report
     click.echo(f"{path}: {r['rows']} rows x {lanes} lanes, {r['insns_in']} instructions in, "
                f"static IPC {r['static_ipc']}")
+
+
+def check_with_kernel(prog: str, section) -> None:
+    """The removals assume a program the verifier accepts: load it into the running kernel
+    (and unload it) to confirm; InputError with the verifier's words when it refuses."""
+    from emulator.kernel import KernelProgram, KernelUnavailable, kernel_unavailable_reason
+    with open(prog, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            raise InputError(prog, "--check-kernel needs an ELF object (this input has no maps or "
+                                   "relocations the kernel could load)")
+    reason = kernel_unavailable_reason()
+    if reason:
+        raise InputError("--check-kernel", f"the kernel cannot check {prog}: {reason}")
+    try:
+        with KernelProgram(prog, section):
+            pass
+    except KernelUnavailable as e:
+        raise InputError("--check-kernel", f"the kernel cannot check {prog}: {e}") from None
