@@ -124,7 +124,10 @@ def reductions(progs) -> tuple[str, dict]:
 
 def svg(lanes: dict, red: dict) -> str:
     W, H, pad = 900, 380, 50
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H * 2}" font-family="sans-serif" font-size="11">',
+    legend_w = 190   # the lane study's legend sits right of the plot
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W + legend_w}" height="{H * 2}" '
+             f'font-family="sans-serif" font-size="11">',
+             f'<rect width="{W + legend_w}" height="{H * 2}" fill="white"/>',
              f'<text x="{pad}" y="20" font-size="14">Lane study: rows relative to 2 lanes</text>']
     colours = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457", "#37474f",
                "#9e9d24", "#283593", "#d84315", "#00695c", "#4e342e", "#1b5e20", "#880e4f"]
@@ -149,6 +152,11 @@ def svg(lanes: dict, red: dict) -> str:
     n = max(len(red), 1)
     bw = (W - 2 * pad) / n
     maxv = max([sum(max(d[f], 0) for f in FLAGS) for d in red.values()] + [1])
+    step = max(1, round(maxv / 5))
+    for v in range(0, maxv + 1, step):   # y axis: rows saved
+        yy = top + H - 100 - v * (H - 120) / maxv
+        parts.append(f'<line x1="{pad}" x2="{W - pad}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eee"/>'
+                     f'<text x="{pad - 30}" y="{yy + 4:.1f}">{v}</text>')
     for i, (name, d) in enumerate(red.items()):
         h0 = top + H - 100
         for j, f in enumerate(FLAGS):
