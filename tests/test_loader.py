@@ -41,7 +41,8 @@ class Libbpf:
                "bpf_map__max_entries": (ctypes.c_uint32, [V]), "bpf_map__map_flags": (ctypes.c_uint32, [V]),
                "bpf_map__fd": (ctypes.c_int, [V]), "bpf_program__name": (S, [V]),
                "bpf_program__section_name": (S, [V]), "bpf_program__insn_cnt": (ctypes.c_size_t, [V]),
-               "bpf_program__insns": (V, [V]), "libbpf_set_print": (V, [V])}
+               "bpf_program__insns": (V, [V]), "libbpf_set_print": (V, [V]),
+               "bpf_map__set_pin_path": (ctypes.c_int, [V, S])}
         for name, (res, args) in sig.items():
             f = getattr(lib, name)
             f.restype, f.argtypes = res, args
@@ -303,6 +304,8 @@ def test_linked_code_equals_libbpf(which, objs, libbpf):
             "legacy_free": "/usr/lib/x86_64-linux-gnu/bpf/xdpfilt_dny_all.o"}[which]
     o = libbpf.open(path)
     try:
+        for m in libbpf._iter(libbpf.lib.bpf_object__next_map, o):   # leave nothing in /sys/fs/bpf
+            libbpf.lib.bpf_map__set_pin_path(m, None)
         rc = libbpf.lib.bpf_object__load(o)
         assert rc == 0, f"libbpf could not load {path}: {rc}"
         fds = libbpf.map_fds(o)
