@@ -39,3 +39,18 @@ def _kernel_reason() -> str:
 KERNEL_REASON = _kernel_reason()
 needs_kernel = pytest.mark.skipif(bool(KERNEL_REASON), reason=f"Linux kernel as reference: {KERNEL_REASON}")
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared is not beside the checkout")
+
+
+def build_bpf(tmp_dir: Path, name: str, source: str) -> str:
+    """Compile a test's XDP C source with clang into tmp_dir/NAME.o (skip without clang)."""
+    import shutil
+    import subprocess
+    if not shutil.which("clang"):
+        pytest.skip("clang is not installed")
+    c, o = Path(tmp_dir) / f"{name}.c", Path(tmp_dir) / f"{name}.o"
+    c.write_text(source)
+    r = subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
+                        "-c", str(c), "-o", str(o)], capture_output=True, text=True)
+    if r.returncode:
+        pytest.fail(f"clang cannot build {c}: {r.stderr[-500:]}")
+    return str(o)

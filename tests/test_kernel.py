@@ -1,12 +1,11 @@
 """The Linux kernel as reference executor (emulator.kernel, emulator.netns): tiny XDP
 programs built with clang at test time, run through BPF_PROG_TEST_RUN on crafted packets."""
-import shutil
 import struct
 import subprocess
 
 import pytest
 
-from conftest import needs_kernel
+from conftest import build_bpf, needs_kernel
 from hxdpc.errors import InputError
 
 PROGS_C = r"""
@@ -169,16 +168,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 def build_progs(tmp_dir) -> str:
     """Compile PROGS_C into tmp_dir/progs.o (skip when clang is missing)."""
-    if not shutil.which("clang"):
-        pytest.skip("clang is not installed")
-    c = tmp_dir / "progs.c"
-    c.write_text(PROGS_C)
-    o = tmp_dir / "progs.o"
-    arch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip() \
-        if shutil.which("gcc") else "x86_64-linux-gnu"
-    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", f"-I/usr/include/{arch or 'x86_64-linux-gnu'}",
-                    "-c", str(c), "-o", str(o)], check=True, capture_output=True)
-    return str(o)
+    return build_bpf(tmp_dir, "progs", PROGS_C)
 
 
 @pytest.fixture(scope="module")
@@ -411,14 +401,7 @@ char LICENSE[] SEC("license") = "GPL";
 """
 
 
-def build_c(tmp_dir, name: str, source: str) -> str:
-    if not shutil.which("clang"):
-        pytest.skip("clang is not installed")
-    c, o = tmp_dir / f"{name}.c", tmp_dir / f"{name}.o"
-    c.write_text(source)
-    subprocess.run(["clang", "-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c", str(c), "-o", str(o)],
-                   check=True, capture_output=True)
-    return str(o)
+build_c = build_bpf
 
 
 @needs_kernel

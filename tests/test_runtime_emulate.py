@@ -2,15 +2,13 @@
 determinism, damaged captures (exit 2, one line, consistent partial output), and a small
 program compiled here that uses tail calls, bpf_loop, metadata and a ring buffer."""
 import json
-import shutil
 import struct
-import subprocess
 
 import pytest
 from click.testing import CliRunner
 
 from hxdpc.cli import main
-from tests.conftest import SAMPLES, needs_kernel
+from tests.conftest import SAMPLES, build_bpf, needs_kernel
 
 XDP1 = SAMPLES / "xdp1.o"
 need_samples = pytest.mark.skipif(not XDP1.exists(), reason="sample_programs/xdp1.o is not built")
@@ -127,15 +125,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 @pytest.fixture(scope="module")
 def tail_obj(tmp_path_factory):
-    if not shutil.which("clang"):
-        pytest.skip("clang is not installed")
-    d = tmp_path_factory.mktemp("tail")
-    (d / "t.c").write_text(TAIL_C)
-    r = subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
-                        "-c", str(d / "t.c"), "-o", str(d / "t.o")], capture_output=True, text=True)
-    if r.returncode:
-        pytest.skip(f"clang cannot build the test program: {r.stderr[-300:]}")
-    return str(d / "t.o")
+    return build_bpf(tmp_path_factory.mktemp("tail"), "t", TAIL_C)
 
 
 def _packets(n=3):

@@ -3,13 +3,11 @@ whose limits and errnos matter (adjust_head/meta/tail with and without fragments
 csum_diff, xdp_load/store_bytes, hash/array/percpu/LPM update flags and capacity, devmap
 lookups and redirects); every packet's action, bytes, metadata and the maps after it must
 be identical in BPF_PROG_TEST_RUN and in the emulator."""
-import shutil
 import struct
-import subprocess
 
 import pytest
 
-from tests.conftest import needs_kernel
+from tests.conftest import build_bpf, needs_kernel
 
 PROBE_C = r'''
 #include <linux/bpf.h>
@@ -135,15 +133,7 @@ def _packets() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def probe_obj(tmp_path_factory):
-    if not shutil.which("clang"):
-        pytest.skip("clang is not installed")
-    d = tmp_path_factory.mktemp("probe")
-    (d / "probe.c").write_text(PROBE_C)
-    r = subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
-                        "-c", str(d / "probe.c"), "-o", str(d / "probe.o")], capture_output=True, text=True)
-    if r.returncode:
-        pytest.skip(f"clang cannot build the probe: {r.stderr[-300:]}")
-    return str(d / "probe.o")
+    return build_bpf(tmp_path_factory.mktemp("probe"), "probe", PROBE_C)
 
 
 MAPS = {"dm": [{"key": "01000000", "value": "01000000"}]}

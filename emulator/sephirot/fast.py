@@ -350,11 +350,7 @@ class _Gen:
             v = f"v{k}"
             if kd in (Kind.ALU, Kind.MOV):
                 b, bc = self.operand(op, spec.width)
-                if spec.op in ("sdiv", "smod"):
-                    expr = f"alu({spec.op!r}, {self.reg(ins.dst)}, {b}, {spec.width})"
-                else:
-                    expr = alu_expr(spec.op, spec.width, self.reg(ins.dst), b, bc)
-                e(ind, f"{v} = {expr}")
+                e(ind, f"{v} = {_alu_source(spec, self.reg(ins.dst), b, bc)}")
                 writes.append((ins.dst, v))
             elif kd == Kind.ALU3:
                 if spec.opcode & 0x08:
@@ -362,11 +358,7 @@ class _Gen:
                 else:
                     bc = ins.imm & (M64 if spec.width == 64 else M32)
                     b = hex(bc)
-                if spec.op in ("sdiv", "smod"):
-                    expr = f"alu({spec.op!r}, {self.reg(ins.src)}, {b}, {spec.width})"
-                else:
-                    expr = alu_expr(spec.op, spec.width, self.reg(ins.src), b, bc)
-                e(ind, f"{v} = {expr}")
+                e(ind, f"{v} = {_alu_source(spec, self.reg(ins.src), b, bc)}")
                 writes.append((ins.dst, v))
             elif kd in (Kind.LDX, Kind.LDX48):
                 e(ind, f"{v} = {self.load(op)}")
@@ -570,6 +562,14 @@ class _Gen:
         e(2, "if n:")
         e(3, "st.rows += n; st.lp += CP[n]")
         return "\n".join(self.lines)
+
+
+def _alu_source(spec, a: str, b: str, bc) -> str:
+    """Python source of `a OP b` for an ALU row slot (signed division goes through the table's
+    `alu`; the rest is inlined by the interpreter's fast path `alu_expr`)."""
+    if spec.op in ("sdiv", "smod"):
+        return f"alu({spec.op!r}, {a}, {b}, {spec.width})"
+    return alu_expr(spec.op, spec.width, a, b, bc)
 
 
 def _successors(last: RowInfo) -> list[int]:
