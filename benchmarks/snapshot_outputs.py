@@ -28,7 +28,8 @@ def run(args: list[str], out: Path) -> None:
     """Run one hxdpc command; its stdout, stderr and exit code are part of the record."""
     p = subprocess.run(HXDPC + args, cwd=ROOT, capture_output=True, text=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".stdout").write_text(p.stdout)
+    # the recording's own directory appears in messages; it is not behaviour
+    out.with_suffix(".stdout").write_text(p.stdout.replace(str(DEST), "<DIR>"))
     out.with_suffix(".rc").write_text(f"{p.returncode}\n")
 
 
@@ -41,7 +42,12 @@ def presets(stem: str) -> list[str]:
     return args
 
 
+DEST = Path("/nonexistent")
+
+
 def record(dest: Path) -> None:
+    global DEST
+    DEST = dest
     dest.mkdir(parents=True, exist_ok=True)
     objects = sorted(SAMPLES.glob("*.o"))
     for obj in objects:
