@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emulator.env import RunResult  # noqa: E402
+from emulator.runtime.env import RunResult  # noqa: E402
 from emulator.kernel import KernelProgram, kernel_unavailable_reason  # noqa: E402
 from emulator.runtime.pcapio import read_packets  # noqa: E402
 from emulator.runtime.session import Session  # noqa: E402
-from hxdpc.loader import load, load_all  # noqa: E402
+from isa.loader import load, load_all  # noqa: E402
 
 SAMPLES = ROOT / "sample_programs"
 DEFAULT = ["simple_firewall", "katran_lb"]

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from emulator import layout
-from emulator.env import Env, Executor, ProgramExit
+from isa import layout
+from emulator.runtime.env import Env, Executor, ProgramExit
 from emulator.interpreter import DEFAULT_BUDGET
-from emulator.memory import Region
-from hxdpc.errors import InputError
+from emulator.runtime.memory import Region
+from isa.errors import InputError
 from isa.insn import Insn, encode
 from isa.opcodes import ALU_OPS, CLS_ALU64, M64, SRC_K
 from isa.program import Function, Program

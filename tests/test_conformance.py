@@ -7,13 +7,14 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CONFORMANCE_DIR, needs_shared
-from emulator import conformance, layout
+from emulator import conformance
+from isa import layout
 from emulator.conformance import ConformanceEnv, ConformanceTest, parse, run_test
-from emulator.env import ProgramExit
+from emulator.runtime.env import ProgramExit
 from emulator.fastpath import FastPath
 from emulator.interpreter import Interpreter
 from hxdpc.cli import main
-from hxdpc.errors import InputError
+from isa.errors import InputError
 
 
 def _tests():

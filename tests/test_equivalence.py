@@ -30,7 +30,7 @@ PER_PCAP = 25
 DEPTH = 4096          # a deeper instruction memory than the prototype's 256 rows (katran_lb)
 
 compiler = pytest.importorskip("hxdpc.compiler")
-loader = pytest.importorskip("hxdpc.loader")
+loader = pytest.importorskip("isa.loader")
 
 
 def sample_names() -> list[str]:

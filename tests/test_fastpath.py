@@ -6,11 +6,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator import layout
-from emulator.env import Env, ProgramExit, TailCall
+from isa import layout
+from emulator.runtime.env import Env, ProgramExit, TailCall
 from emulator.fastpath import FastPath, alu_expr, cond_expr
 from emulator.interpreter import Interpreter
-from emulator.memory import Fault, Memory, Region, RegionHook
+from emulator.runtime.memory import Fault, Memory, Region, RegionHook
 from isa.asm import assemble
 from isa.insn import Insn
 from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M32, M64, TABLE, Kind, alu, jump_taken
@@ -512,7 +512,7 @@ def test_sample_programs_agree_with_the_interpreter():
 
     from emulator.runtime.pcapio import read_packets
     from emulator.runtime.session import Session
-    from hxdpc.loader import load, load_all
+    from isa.loader import load, load_all
 
     cases = _sample_cases()
     if not cases:

@@ -134,7 +134,7 @@ def _packets(n=3):
 
 def test_tail_call_loop_meta_ringbuf(tail_obj):
     from emulator.runtime import PacketInput, Session
-    from hxdpc.loader import load, load_all
+    from isa.loader import load, load_all
     progs = {p.name: p for p in load_all(tail_obj)}
     maps = {"jmp": [{"key": "00000000", "value": "second"}]}
     s = Session(load(tail_obj, "first"), maps=maps, programs=progs)
@@ -153,7 +153,7 @@ def test_tail_call_loop_meta_ringbuf(tail_obj):
 def test_tail_call_program_matches_kernel(tail_obj):
     from emulator import kernel as K
     from emulator.runtime import PacketInput, Session
-    from hxdpc.loader import load, load_all
+    from isa.loader import load, load_all
     progs = {p.name: p for p in load_all(tail_obj)}
     maps = {"jmp": [{"key": "00000000", "value": "second"}]}
     s = Session(load(tail_obj, "first"), maps=maps, programs=progs)

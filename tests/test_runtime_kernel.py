@@ -143,7 +143,7 @@ MAPS = {"dm": [{"key": "01000000", "value": "01000000"}]}
 def test_probe_matches_kernel(probe_obj):
     from emulator import kernel as K
     from emulator.runtime import PacketInput, Session
-    from hxdpc.loader import load
+    from isa.loader import load
 
     packets = _packets()
     sess = Session(load(probe_obj), maps=MAPS)
@@ -172,9 +172,9 @@ def test_ingress_devices_match_kernel(probe_obj):
     """Packets on a veth device (verify's private namespace): same context values, and
     fragment growth refused (-EOPNOTSUPP) as on the kernel's veth rx queues."""
     from emulator import kernel as K
-    from emulator import netns
+    from emulator.kernel import netns
     from emulator.runtime import PacketInput, Session
-    from hxdpc.loader import load
+    from isa.loader import load
 
     reason = netns.netns_unavailable_reason()
     if reason:

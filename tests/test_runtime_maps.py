@@ -4,10 +4,10 @@ import struct
 
 import pytest
 
-from emulator import layout
-from emulator.memory import Memory
+from isa import layout
+from emulator.runtime.memory import Memory
 from emulator.runtime import maps as M
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.program import MAP_TYPE_IDS as T, MapDef
 
 

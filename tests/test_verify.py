@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLES, needs_kernel
-from emulator.kernel_compare import (FAILED, PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
+from emulator.kernel.compare import (FAILED, PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
                                      bytes_diff, excuse, map_diffs, packet_diffs)
 from test_kernel import build_progs, eth, ipv4
 
@@ -199,7 +199,7 @@ class WrongAction:
 @needs_runtime
 def test_a_wrong_target_fails(tmp_path, progs, monkeypatch):
     from hxdpc.commands import verify as V
-    from hxdpc.loader import load
+    from isa.loader import load
     monkeypatch.setattr(V, "make_target", lambda name: WrongAction(load(progs, "xdp_count")))
     pcap = write_pcap(tmp_path / "p.pcap", mixed_frames()[:3])
     code, lines = verify(progs, "-s", "xdp_count", "--pcap", pcap)

@@ -21,8 +21,8 @@ from typing import Iterable, Optional
 from elftools.elf.elffile import ELFFile
 from elftools.common.exceptions import ELFError
 
-from emulator import kernel_libbpf as lb
-from hxdpc.errors import InputError
+from emulator.kernel import libbpf as lb
+from isa.errors import InputError
 from emulator.runtime.maps import parse_hex
 
 # map types (include/uapi/linux/bpf.h)
@@ -130,8 +130,8 @@ def helpers_called(path: str) -> set[int]:
 
 def _has_legacy_maps(path) -> bool:
     """Whether the object defines maps in a legacy `maps` section (which libbpf 1.x refuses to
-    open; such objects go to the kernel through our own loader, emulator.kernel_raw)."""
-    from hxdpc.loader.elf import ElfObject
+    open; such objects go to the kernel through our own loader, emulator.kernel.raw)."""
+    from isa.loader.elf import ElfObject
     try:
         return "maps" in ElfObject.open(str(path)).section_names
     except InputError:
@@ -147,7 +147,7 @@ def object_map_types(path: str) -> dict[str, int]:
     if not obj:
         err = ctypes.get_errno()
         if _has_legacy_maps(path):
-            from hxdpc.loader import load_all
+            from isa.loader import load_all
             return {d.name: d.type for d in load_all(str(path))[0].maps}
         raise InputError(str(path), f"libbpf cannot open it ({os.strerror(err)})")
     try:
@@ -288,8 +288,8 @@ class KernelProgram:
 
     def _setup_raw(self, section, maps: dict, maps_source: str) -> None:
         """Legacy-maps objects: the project's loader links them, the kernel takes them as is."""
-        from emulator.kernel_raw import load_raw
-        from hxdpc.loader import load, load_all
+        from emulator.kernel.raw import load_raw
+        from isa.loader import load, load_all
         chosen = load(self.path, section)
         programs = load_all(self.path)
         for d in chosen.maps:

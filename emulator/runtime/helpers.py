@@ -14,11 +14,11 @@ import re
 import struct
 from typing import Callable
 
-from emulator.env import TailCall
-from emulator.memory import Fault
+from emulator.runtime.env import TailCall
+from emulator.runtime.memory import Fault
 from emulator.runtime import maps as M
 from emulator.runtime.fib import PARAMS_SIZE
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.program import Program
 
 M32, M64 = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF

@@ -20,9 +20,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from emulator import layout
-from emulator.memory import Fault, Region
-from hxdpc.errors import InputError
+from isa import layout
+from emulator.runtime.memory import Fault, Region
+from isa.errors import InputError
 from isa.program import MAP_TYPE_IDS, MapDef
 
 BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK = 0, 1, 2, 4

@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from typing import Optional
 
-from emulator import layout
-from emulator.env import Env, RunResult
-from emulator.memory import Fault, Memory
+from isa import layout
+from emulator.runtime.env import Env, RunResult
+from emulator.runtime.memory import Fault, Memory
 from emulator.runtime import helpers as H
 from emulator.runtime.fib import Fib
 from emulator.runtime.maps import DevMap, MapSet
@@ -19,7 +19,7 @@ from emulator.runtime.pcapio import apply_ctx, check_ctx
 from emulator.runtime.results import PacketInput, PacketResult, action_name  # noqa: F401 (re-exported)
 from emulator.runtime.xdp import (ETH_HLEN, MAX_FRAGS, MAX_LINEAR, PAGE_SIZE, FrameRefused, PacketBuffer,
                                   RxInfo, XdpContext, check_frame)
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.program import Program
 
 M64 = 0xFFFFFFFFFFFFFFFF

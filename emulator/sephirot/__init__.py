@@ -1,7 +1,7 @@
 """Sephirot: a cycle-level model of the hXDP core (paper §4) executing an `isa.image.Image`.
 
 Public API: `Sephirot(image, *, timing, clock_mhz, compile_fn, engine, strict)` (an
-`emulator.env.Executor`; `.stats` is the stream's `StreamStats`, `.format_trace(n)` the
+`emulator.runtime.env.Executor`; `.stats` is the stream's `StreamStats`, `.format_trace(n)` the
 pipeline of a traced packet), `Timing`/`DEFAULT_TIMING` (the one latency table),
 `format_stats`, and `make_executor(program)` for `Session(executor="sephirot")`.
 """

@@ -1,5 +1,5 @@
 """Sephirot, the hXDP VLIW core, as a cycle model: the row-by-row reference engine and the
-executor (`emulator.env.Executor`) both engines run under.
+executor (`emulator.runtime.env.Executor`) both engines run under.
 
 Row semantics are the instruction-memory ABI of isa/image.py (docs/sephirot.md):
 1. hardware bounds checks of the row (image sidecar, `bounds` lanes) before it executes;
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from emulator import layout
-from emulator.env import Env, ProgramExit, RunResult, TailCall
-from emulator.memory import Fault, Region
+from isa import layout
+from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall
+from emulator.runtime.memory import Fault, Region
 from emulator.sephirot.aps import StreamClock
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo, ScheduleViolation, decode_image
 from emulator.sephirot.stats import FIELD_MASK, PacketStats, StreamStats, unpack_lanes

@@ -17,7 +17,7 @@ from typing import Optional
 import click
 
 from hxdpc import __version__
-from hxdpc.errors import InputError, read_json
+from isa.errors import InputError, read_json
 
 DEFAULT_CLOCK_MHZ = 156.25
 PROGRESS_MIN_BYTES = 1 << 20
@@ -106,7 +106,7 @@ def _program_and_executor(prog: str, section, target: str, executor, clock_mhz: 
     maps come from the image's map configuration; no tail calls, as no programs come with it).
     """
     from emulator.runtime import helpers as H
-    from hxdpc.loader import load, load_all
+    from isa.loader import load, load_all
     from isa import imagefmt
     from isa.program import Program
     if target == "sephirot" and executor is None and imagefmt.is_image(prog):

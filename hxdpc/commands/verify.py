@@ -4,7 +4,7 @@ The kernel (emulator.kernel, BPF_PROG_TEST_RUN pinned to CPU 0) is the reference
 is any executor behind the runtime's Session.  Every packet is one item (action, bytes,
 metadata), every map one more (final contents); the last line counts them.  Where the packet
 context or the `--fib` world needs devices, the kernel side runs inside a private network
-namespace (emulator.netns).  docs/verify.md describes the rules.
+namespace (emulator.kernel.netns).  docs/verify.md describes the rules.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from typing import Optional
 import click
 
 from emulator import kernel as K
-from emulator.kernel_compare import (PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
+from emulator.kernel.compare import (PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
                                      excuse, map_diffs, packet_diffs, program_helpers)
-from hxdpc.errors import InputError, read_json
+from isa.errors import InputError, read_json
 
 PROGRESS_MIN_PACKETS = 200
 
@@ -117,7 +117,7 @@ class Verifier:
         fib = read_json(inp.fib_path, "the FIB")
         pcapio, session_mod = _runtime()
         from emulator.runtime.fib import parse_fib
-        from hxdpc.loader import load, load_all
+        from isa.loader import load, load_all
         program = load(inp.prog, inp.section)
         programs = {p.name: p for p in load_all(inp.prog)}
         target_fib = parse_fib(fib, inp.fib_path) if fib is not None else None
@@ -149,7 +149,7 @@ class Verifier:
 
         Returns why the kernel's FIB differs from --fib ('' when it does not or is not used).
         """
-        from emulator import netns
+        from emulator.kernel import netns
         contexts = {packet_context(p) for p in packets}
         devices = devmap_ifindexes(maps_json, types)
         uses_fib = K.FIB_LOOKUP in helpers

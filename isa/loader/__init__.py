@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from hxdpc.errors import InputError
-from hxdpc.loader.elf import CodeSection, ElfObject
-from hxdpc.loader.link import Entry, Linker, entry_points
-from hxdpc.loader.maps import MapTable, read_maps
-from hxdpc.loader.objdump import looks_like_objdump, parse_objdump_text
+from isa.errors import InputError
+from isa.loader.elf import CodeSection, ElfObject
+from isa.loader.link import Entry, Linker, entry_points
+from isa.loader.maps import MapTable, read_maps
+from isa.loader.objdump import looks_like_objdump, parse_objdump_text
 from isa.program import Program
 
 __all__ = ["load", "load_all", "ElfObject", "CodeSection", "kind_of", "parse_objdump", "code_sections"]
@@ -126,5 +126,5 @@ def code_sections(path) -> list[CodeSection]:
 
 
 def parse_objdump(path) -> list[CodeSection]:
-    from hxdpc.loader.objdump import parse_objdump as _p
+    from isa.loader.objdump import parse_objdump as _p
     return _p(path)

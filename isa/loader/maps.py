@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from hxdpc.errors import InputError
-from hxdpc.loader.btf import KIND_ARRAY, KIND_FUNC_PROTO, KIND_PTR, KIND_STRUCT, KIND_VAR, Btf
-from hxdpc.loader.elf import ElfObject
+from isa.errors import InputError
+from isa.loader.btf import KIND_ARRAY, KIND_FUNC_PROTO, KIND_PTR, KIND_STRUCT, KIND_VAR, Btf
+from isa.loader.elf import ElfObject
 from isa.program import MAP_TYPE_IDS, MAP_TYPES, MapDef
 
 BPF_F_RDONLY_PROG = 0x80
