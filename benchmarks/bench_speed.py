@@ -58,10 +58,8 @@ def sample_inputs(name: str, pcap: str | None):
 
 
 def executor_for(target, program):
-    if target == "sephirot":
-        from hxdpc.targets import make_sephirot_executor
-        return make_sephirot_executor(program)
-    return target
+    from hxdpc import targets
+    return targets.build(target, program)
 
 
 def pps(obj: str, maps, packets, target, reps: int) -> float:

@@ -16,6 +16,8 @@ from isa.insn import Insn
 from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M32, M64, TABLE, Kind, alu, jump_taken
 from isa.program import Program
 
+EXECUTORS = {"interp": Interpreter, "fast": FastPath}     # factories for Session
+
 MEM = layout.MEM_BASE
 RO = MEM + 0x10000
 HOOK = MEM + 0x20000
@@ -524,7 +526,7 @@ def test_sample_programs_agree_with_the_interpreter():
         packets = [p for path in pcaps for p in itertools.islice(read_packets(str(path)), 40)]
         out = {}
         for target in ("interp", "fast"):
-            s = Session(load(str(obj)), executor=target, maps=maps, programs=programs)
+            s = Session(load(str(obj)), executor=EXECUTORS[target], maps=maps, programs=programs)
             res = [s.run(p) for p in packets]
             out[target] = ([(r.action, r.data, r.meta, r.redirect, r.error, r.extra.get("steps")) for r in res],
                            s.dump_maps())
@@ -655,7 +657,7 @@ def test_map_references_are_resolved_once_per_session_program(monkeypatch):
     out = {}
     for target in ("interp", "fast"):
         asked.clear()
-        s = S.Session(prog, executor=target)
+        s = S.Session(prog, executor=EXECUTORS[target])
         res = [s.run(PacketInput(i, bytes(range(60)))) for i in range(5)]
         out[target] = ([(r.action, r.error, r.extra["steps"]) for r in res], s.dump_maps(), len(asked))
     assert out["interp"][:2] == out["fast"][:2] and out["interp"][0][0] == (2, None, 16)

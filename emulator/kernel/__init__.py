@@ -289,9 +289,10 @@ class KernelProgram:
     def _setup_raw(self, section, maps: dict, maps_source: str) -> None:
         """Legacy-maps objects: the project's loader links them, the kernel takes them as is."""
         from emulator.kernel.raw import load_raw
-        from isa.loader import load, load_all
-        chosen = load(self.path, section)
-        programs = load_all(self.path)
+        from isa.loader import open_input
+        loaded = open_input(self.path)
+        chosen = loaded.program(section)
+        programs = loaded.programs()
         for d in chosen.maps:
             self.maps[d.name] = KernelMap(d.name, d.name, d.type, d.key_size, d.value_size,
                                           d.max_entries, 0)
