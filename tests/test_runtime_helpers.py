@@ -15,7 +15,8 @@ from emulator.runtime.xdp import (MAX_LINEAR, FrameRefused, PacketBuffer, RxInfo
                                   check_frame)
 from isa.errors import InputError
 from isa.insn import Insn
-from isa.program import MAP_TYPE_IDS as T, MapDef, Program
+from isa.program import MapDef, Program
+from isa.uapi import MAP_TYPE_IDS as T
 
 SCR = 0x5000_0000
 

@@ -8,7 +8,8 @@ from isa import layout
 from emulator.runtime.memory import Memory
 from emulator.runtime import maps as M
 from isa.errors import InputError
-from isa.program import MAP_TYPE_IDS as T, MapDef
+from isa.program import MapDef
+from isa.uapi import MAP_TYPE_IDS as T
 
 
 def mk(kind, key=4, value=8, n=4, flags=0, name="m", index=0, ncpu=1, initial=None):

@@ -24,10 +24,13 @@ from elftools.common.exceptions import ELFError
 from emulator.kernel import libbpf as lb
 from isa.errors import InputError
 from emulator.runtime.maps import parse_hex
+from isa.uapi import MAP_TYPE_IDS
 
-# map types (include/uapi/linux/bpf.h)
-HASH, ARRAY, PROG_ARRAY, PERCPU_HASH, PERCPU_ARRAY = 1, 2, 3, 5, 6
-LRU_HASH, LRU_PERCPU_HASH, LPM_TRIE, DEVMAP, CPUMAP, DEVMAP_HASH = 9, 10, 11, 14, 16, 25
+_T = MAP_TYPE_IDS
+HASH, ARRAY, PROG_ARRAY, PERCPU_HASH, PERCPU_ARRAY = _T["hash"], _T["array"], _T["prog_array"], \
+    _T["percpu_hash"], _T["percpu_array"]
+LRU_HASH, LRU_PERCPU_HASH, LPM_TRIE = _T["lru_hash"], _T["lru_percpu_hash"], _T["lpm_trie"]
+DEVMAP, CPUMAP, DEVMAP_HASH = _T["devmap"], _T["cpumap"], _T["devmap_hash"]
 PERCPU_TYPES = {PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH}
 ARRAY_TYPES = {ARRAY, PERCPU_ARRAY, PROG_ARRAY, DEVMAP, CPUMAP}
 LRU_TYPES = {LRU_HASH, LRU_PERCPU_HASH}

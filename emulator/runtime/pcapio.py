@@ -17,7 +17,8 @@ import os
 import struct
 from typing import BinaryIO, Iterator, Optional
 
-from emulator.runtime.results import PacketInput, action_name
+from emulator.runtime.results import PacketInput
+from isa.uapi import action_name
 from isa.errors import InputError, read_json
 
 LINKTYPE_ETHERNET = 1

@@ -16,14 +16,14 @@ from emulator.runtime import helpers as H
 from emulator.runtime.fib import Fib
 from emulator.runtime.maps import DevMap, MapSet
 from emulator.runtime.pcapio import apply_ctx, check_ctx
-from emulator.runtime.results import PacketInput, PacketResult, action_name  # noqa: F401 (re-exported)
+from emulator.runtime.results import PacketInput, PacketResult
 from emulator.runtime.xdp import (ETH_HLEN, MAX_FRAGS, MAX_LINEAR, PAGE_SIZE, FrameRefused, PacketBuffer,
                                   RxInfo, XdpContext, check_frame)
+from isa.opcodes import M64
 from isa.program import Program
+from isa.uapi import XDP_REDIRECT
 
-M64 = 0xFFFFFFFFFFFFFFFF
 _HELPERS = H.HELPERS
-XDP_REDIRECT = H.XDP_REDIRECT
 MAX_FRAME = MAX_LINEAR + MAX_FRAGS * PAGE_SIZE    # check_frame's bounds
 
 

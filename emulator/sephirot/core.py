@@ -29,6 +29,7 @@ from emulator.sephirot.stats import FIELD_MASK, PacketStats, StreamStats, unpack
 from emulator.sephirot.timing import DEFAULT_TIMING, PACKET_HELPERS, H_MAP_DELETE, H_MAP_LOOKUP, H_MAP_UPDATE, \
     Timing, helper_latency
 from isa.image import Image
+from isa.uapi import XDP_PASS, XDP_REDIRECT, XDP_TX
 from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, alu, atomic, endian, jump_taken, movsx,
                          neg, sext)
 
@@ -37,7 +38,6 @@ ZERO_STACK = bytes(layout.STACK_SIZE)
 NO_PACKET = (-(1 << 80), b"", 0)
 NO_WAIT = -(1 << 80)
 NO_BOUNDS = (None, None)
-XDP_PASS, XDP_TX, XDP_REDIRECT = 2, 3, 4
 EMITTING = (XDP_PASS, XDP_TX, XDP_REDIRECT)
 
 
