@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hxdpc.compiler import CompileOptions, compile_program  # noqa: E402
-from hxdpc.errors import InputError  # noqa: E402
-from hxdpc.loader import load  # noqa: E402
+from isa.errors import InputError  # noqa: E402
+from isa.loader import load  # noqa: E402
 from isa.imagefmt import read_image  # noqa: E402
 
 ART = ROOT.parent / "shared" / "reference" / "hxdp-artifacts"

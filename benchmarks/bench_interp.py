@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emulator import layout  # noqa: E402
-from emulator.env import Env  # noqa: E402
+from isa import layout  # noqa: E402
+from emulator.runtime.env import Env  # noqa: E402
 from emulator.fastpath import FastPath  # noqa: E402
 from emulator.interpreter import Interpreter  # noqa: E402
-from emulator.memory import Region, RegionHook  # noqa: E402
+from emulator.runtime.memory import Region, RegionHook  # noqa: E402
 from isa.asm import assemble  # noqa: E402
 from isa.program import Program  # noqa: E402
 

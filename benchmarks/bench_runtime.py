@@ -26,10 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from emulator.kernel import KernelProgram, kernel_unavailable_reason  # noqa: E402
-from emulator.kernel_compare import program_helpers  # noqa: E402
+from emulator.kernel.compare import program_helpers  # noqa: E402
 from emulator.runtime.pcapio import read_packets  # noqa: E402
 from emulator.runtime.session import Session  # noqa: E402
-from hxdpc.loader import load, load_all  # noqa: E402
+from hxdpc import targets  # noqa: E402
+from isa.loader import load, load_all  # noqa: E402
 
 SAMPLES = ROOT / "sample_programs"
 DEFAULT = ["simple_firewall", "katran_lb"]
@@ -50,7 +51,7 @@ def sample_inputs(name: str, pcap: str | None):
 def emulator_pps(obj: str, maps, packets, target: str) -> float:
     program = load(obj)
     programs = {p.name: p for p in load_all(obj)}
-    session = Session(program, executor=target, maps=maps, programs=programs)
+    session = Session(program, executor=targets.build(target, program), maps=maps, programs=programs)
     t0 = time.perf_counter()
     for p in packets:
         session.run(p)

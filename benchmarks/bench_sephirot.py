@@ -23,7 +23,7 @@ from emulator.runtime.pcapio import read_packets          # noqa: E402
 from emulator.runtime.session import PacketInput, Session  # noqa: E402
 from emulator.sephirot import DEFAULT_TIMING, Sephirot     # noqa: E402
 from hxdpc.compiler import CompileOptions, compile_program  # noqa: E402
-from hxdpc.loader import load                              # noqa: E402
+from isa.loader import load                              # noqa: E402
 from isa.rowtext import parse_rows                         # noqa: E402
 
 SAMPLES = ROOT / "sample_programs"

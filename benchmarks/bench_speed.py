@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emulator.env import RunResult  # noqa: E402
+from emulator.runtime.env import RunResult  # noqa: E402
 from emulator.kernel import KernelProgram, kernel_unavailable_reason  # noqa: E402
 from emulator.runtime.pcapio import read_packets  # noqa: E402
 from emulator.runtime.session import Session  # noqa: E402
-from hxdpc.loader import load, load_all  # noqa: E402
+from isa.loader import load, load_all  # noqa: E402
 
 SAMPLES = ROOT / "sample_programs"
 DEFAULT = ["simple_firewall", "katran_lb"]
@@ -58,10 +58,8 @@ def sample_inputs(name: str, pcap: str | None):
 
 
 def executor_for(target, program):
-    if target == "sephirot":
-        from hxdpc.targets import make_sephirot_executor
-        return make_sephirot_executor(program)
-    return target
+    from hxdpc import targets
+    return targets.build(target, program)
 
 
 def pps(obj: str, maps, packets, target, reps: int) -> float:

@@ -5,23 +5,22 @@ A `.data` file has sections: ``-- asm`` (the program, bpf_conformance syntax), `
 r0), ``-- raw`` (expected encoding, one 64-bit word per slot), and sections this runner
 ignores (``-- c``, ``-- no register offset`` and their text).
 
-Executors are reached through `targets`: a dict target name -> factory(program) -> Executor,
-so a new executor registers itself by adding a factory (see `TARGETS`).
+The runner takes its executors as `targets`: a dict target name -> factory(program) ->
+Executor; the commands build it from the target registry (hxdpc.targets).
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from emulator import layout
-from emulator.env import Env, Executor, ProgramExit
+from isa import layout
+from emulator.runtime.env import Env, Executor, ProgramExit
 from emulator.interpreter import DEFAULT_BUDGET
-from emulator.memory import Region
-from hxdpc.errors import InputError
+from emulator.runtime.memory import Region
+from isa.errors import InputError
 from isa.insn import Insn, encode
 from isa.opcodes import ALU_OPS, CLS_ALU64, M64, SRC_K
 from isa.program import Function, Program
@@ -241,36 +240,3 @@ def _budget_kw(executor: Executor, budget: int) -> dict:
 def run_all(tests: list[ConformanceTest], targets: dict[str, Factory],
             budget: int = DEFAULT_BUDGET) -> list[Outcome]:
     return [run_test(t, targets, budget) for t in tests]
-
-
-# ---------------------------------------------------------------- targets
-
-def _interp(program: Program) -> Executor:
-    from emulator.interpreter import Interpreter
-    return Interpreter(program)
-
-
-def _fast(program: Program) -> Executor:
-    from emulator.fastpath import FastPath
-    return FastPath(program)
-
-
-def _sephirot(program: Program) -> Executor:
-    """Sephirot registers through `emulator.sephirot.factory(program) -> Executor`."""
-    try:
-        mod = importlib.import_module("emulator.sephirot")
-        factory = getattr(mod, "factory")
-    except (ImportError, AttributeError) as e:
-        raise RuntimeError(f"the sephirot target is not available ({e})") from None
-    return factory(program)
-
-
-TARGETS: dict[str, Factory] = {"interp": _interp, "fast": _fast, "sephirot": _sephirot}
-
-
-def select_targets(name: str) -> dict[str, Factory]:
-    if name == "all":
-        return dict(TARGETS)
-    if name not in TARGETS:
-        raise InputError("--target", f"unknown target {name!r} (one of {', '.join(TARGETS)}, all)")
-    return {name: TARGETS[name]}

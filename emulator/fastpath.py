@@ -37,12 +37,13 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from emulator import interpreter, layout
-from emulator.env import Env, ProgramExit, RunResult, TailCall
+from emulator import interpreter
+from isa import layout
+from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall
 from emulator.interpreter import (DEFAULT_BUDGET, STACK_BASE, DecodeCache, Decoded,
                                   Stop, callback_index, decode_program, frame_top, new_stack,
                                   packet_bounds)
-from emulator.memory import Fault, Memory, Region
+from emulator.runtime.memory import Fault, Memory, Region
 from isa.opcodes import (ATOMIC_OPS, LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, OpSpec, alu, atomic, endian,
                          movsx)
 from isa.program import Program
@@ -749,7 +750,7 @@ _CACHEABLE: dict[type, bool] = {}
 
 
 def _cacheable(mem: Memory) -> bool:
-    """Region caches are only safe when memory behaves exactly like emulator.memory.Memory."""
+    """Region caches are only safe when memory behaves exactly like emulator.runtime.memory.Memory."""
     cls = type(mem)
     ok = _CACHEABLE.get(cls)
     if ok is None:
@@ -1080,7 +1081,7 @@ class _State:
 
 
 class FastPath:
-    """Executor (emulator.env.Executor) running generated code; compiled once per program."""
+    """Executor (emulator.runtime.env.Executor) running generated code; compiled once per program."""
 
     def __init__(self, program: Program):
         self.program = program

@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from emulator import layout
-from emulator.env import Env, ProgramExit, RunResult, TailCall
-from emulator.memory import Fault, Region
+from isa import layout
+from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall
+from emulator.runtime.memory import Fault, Region
 from isa.insn import Insn, slot_offsets, spec_or_none
 from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, OpSpec, alu, atomic, endian, jump_taken,
                          movsx, neg, sext)
@@ -434,7 +434,7 @@ assert set(HANDLERS) == set(Kind), "every kind of the ISA table needs a handler"
 
 
 class Interpreter:
-    """The reference executor (emulator.env.Executor) for one program."""
+    """The reference executor (emulator.runtime.env.Executor) for one program."""
 
     def __init__(self, program: Program):
         self.program = program

@@ -9,7 +9,7 @@ import sys
 import click
 
 from hxdpc import __version__
-from hxdpc.errors import InputError
+from isa.errors import InputError
 
 COMMANDS = ["compile", "disasm", "asm", "emulate", "verify", "conformance"]
 

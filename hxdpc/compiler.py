@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from hxdpc import __version__
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from hxdpc.passes.bounds import remove_bounds_checks
 from hxdpc.passes.cfg import CFG, build_cfg
 from hxdpc.passes.check import check_schedule

@@ -18,7 +18,7 @@ Row semantics (the ABI both sides implement):
   Map references are lddw src 5 (imm = map id = index in `maps`) and src 6 (value address).
 - A call reads r1-r5 after the row's other lanes have written, and writes r0 at commit.
 - Start state: r1 = context address, r10 = stack top, other registers and the 512-byte
-  stack zero (program state self-reset); addresses as emulator.layout.
+  stack zero (program state self-reset); addresses as isa.layout.
 - bounds: `BoundsCheck(row, length, action)` means: before row `row` executes, if
   data_end - data < length the program ends with `action` (a hardware bounds check that
   replaces a removed `data + N > data_end` check).

@@ -26,7 +26,7 @@ import struct
 from pathlib import Path
 from typing import Optional
 
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.image import BoundsCheck, Image
 from isa.insn import Insn, decode_word, encode_word
 from isa.program import MapDef

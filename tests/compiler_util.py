@@ -3,6 +3,7 @@ compiled, on Sephirot (strict: schedule violations raise), packet by packet."""
 from __future__ import annotations
 
 from emulator.runtime.results import PacketInput
+from emulator.interpreter import Interpreter
 from emulator.runtime.session import Session
 from hxdpc.compiler import CompileOptions
 from hxdpc.targets import make_sephirot_executor
@@ -11,7 +12,7 @@ from hxdpc.targets import make_sephirot_executor
 def outcomes(program, packets, options: CompileOptions = CompileOptions(), maps=None, **session_kw):
     """[(interpreter result, sephirot result)] as (action, data bytes, error?) per packet,
     plus the two map dumps.  `session_kw` go to both Sessions (programs=, fib=)."""
-    a = Session(program, executor="interp", maps=maps, **session_kw)
+    a = Session(program, executor=Interpreter, maps=maps, **session_kw)
     b = Session(program, executor=make_sephirot_executor(program, options, strict=True), maps=maps, **session_kw)
     out = []
     for n, data in enumerate(packets):

@@ -281,7 +281,7 @@ def test_elf_writer_is_read_by_llvm_objdump(tmp_path):
 
 
 def test_elf_writer_read_back_by_loader(tmp_path):
-    from hxdpc import loader
+    from isa import loader
     path = tmp_path / "p.o"
     prog = assemble_program(CALLS)
     path.write_bytes(elf_bytes(prog))
@@ -323,7 +323,7 @@ def test_asm_command_round_trip(tmp_path):
 
 
 def ElfInsns(path):
-    from hxdpc import loader
+    from isa import loader
     return loader.load(path).insns
 
 

@@ -16,7 +16,7 @@ from conftest import ARTIFACTS, SAMPLES, needs_shared  # noqa: E402
 
 from hxdpc.cli import main
 from hxdpc.compiler import CompileOptions, compile_program
-from hxdpc.loader import load
+from isa.loader import load
 from hxdpc.passes.check import check_schedule
 from isa.imagefmt import read_image
 
@@ -68,7 +68,7 @@ def _maps(name: str):
 
 def _session_kw(name: str) -> dict:
     """The object's other programs (tail-call targets) and the sample's FIB."""
-    from hxdpc.loader import load_all
+    from isa.loader import load_all
     kw = {"programs": {p.name: p for p in load_all(str(SAMPLES / f"{name}.o"))}}
     fib = SAMPLES / f"{name}.fib.json"
     if fib.exists():

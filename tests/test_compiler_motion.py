@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from compiler_util import assert_equivalent  # noqa: E402
 
 from hxdpc.compiler import CompileOptions, compile_program
-from hxdpc.loader import load
+from isa.loader import load
 from hxdpc.passes.ir import lift
 from hxdpc.passes.offsets import fold_offsets, rebase_packet_accesses
 from hxdpc.passes.rename import rename_registers

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from compiler_util import assert_equivalent  # noqa: E402
 
 from hxdpc.compiler import CompileOptions, compile_program
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from hxdpc.passes.bounds import find_checks, remove_bounds_checks
 from hxdpc.passes.cfg import build_cfg, control_equivalent, dominators, post_dominators
 from hxdpc.passes.check import check_schedule

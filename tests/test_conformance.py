@@ -7,13 +7,15 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CONFORMANCE_DIR, needs_shared
-from emulator import conformance, layout
+from emulator import conformance
+from isa import layout
 from emulator.conformance import ConformanceEnv, ConformanceTest, parse, run_test
-from emulator.env import ProgramExit
+from emulator.runtime.env import ProgramExit
 from emulator.fastpath import FastPath
 from emulator.interpreter import Interpreter
+from hxdpc import targets
 from hxdpc.cli import main
-from hxdpc.errors import InputError
+from isa.errors import InputError
 
 
 def _tests():
@@ -32,7 +34,7 @@ def test_suite_is_all_there():
 def test_whole_suite(target):
     failures = {}
     for t in _tests():
-        out = run_test(t, conformance.select_targets(target))
+        out = run_test(t, targets.conformance_factories(target))
         if not out.passed:
             failures[t.name] = out.failures[target]
     assert failures == {}
@@ -52,7 +54,7 @@ def test_cli_default_directory():
 
 
 def test_cli_failures_and_bad_directory(tmp_path: Path, monkeypatch):
-    monkeypatch.delitem(conformance.TARGETS, "sephirot")   # 'all' = interp + fast here
+    monkeypatch.delitem(targets.TARGETS, "sephirot")   # 'all' = interp + fast here
     (tmp_path / "good.data").write_text("-- asm\nmov %r0, 3\nexit\n-- result\n0x3\n")
     (tmp_path / "bad.data").write_text("-- asm\nmov %r0, 3\nexit\n-- result\n0x4\n")
     (tmp_path / "loops.data").write_text("-- asm\nja -1\n-- result\n0x0\n")

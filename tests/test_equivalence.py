@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from emulator.runtime.fib import parse_fib
 from emulator.runtime.pcapio import read_packets
+from emulator.interpreter import Interpreter
 from emulator.runtime.session import PacketInput, Session
 from emulator.sephirot import Sephirot
 from isa.insn import Insn
@@ -30,7 +31,7 @@ PER_PCAP = 25
 DEPTH = 4096          # a deeper instruction memory than the prototype's 256 rows (katran_lb)
 
 compiler = pytest.importorskip("hxdpc.compiler")
-loader = pytest.importorskip("hxdpc.loader")
+loader = pytest.importorskip("isa.loader")
 
 
 def sample_names() -> list[str]:
@@ -78,7 +79,7 @@ def _options(disabled: str = ""):
 @lru_cache(maxsize=None)
 def _interp_results(name: str, pcap: str, step: int, limit: int):
     prog = _program(name)
-    s = Session(prog, **_kwargs(name))
+    s = Session(prog, executor=Interpreter, **_kwargs(name))
     pkts = list(read_packets(str(PCAPS / pcap)))[::step][:limit]
     return pkts, [_view(s.run(p)) for p in pkts], s.dump_maps()
 
@@ -217,7 +218,7 @@ packets = st.lists(st.binary(min_size=0, max_size=80), min_size=1, max_size=4)
 @given(programs(), packets)
 def test_generated_programs_and_packets(prog, pkts):
     image = compiler.compile_program(prog, compiler.CompileOptions()).image
-    ref = Session(prog)
+    ref = Session(prog, executor=Interpreter)
     sep = Session(prog, executor=Sephirot(image, strict=True))
     for i, data in enumerate(pkts):
         p = PacketInput(i, data)

@@ -6,15 +6,17 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator import layout
-from emulator.env import Env, ProgramExit, TailCall
+from isa import layout
+from emulator.runtime.env import Env, ProgramExit, TailCall
 from emulator.fastpath import FastPath, alu_expr, cond_expr
 from emulator.interpreter import Interpreter
-from emulator.memory import Fault, Memory, Region, RegionHook
+from emulator.runtime.memory import Fault, Memory, Region, RegionHook
 from isa.asm import assemble
 from isa.insn import Insn
 from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M32, M64, TABLE, Kind, alu, jump_taken
 from isa.program import Program
+
+EXECUTORS = {"interp": Interpreter, "fast": FastPath}     # factories for Session
 
 MEM = layout.MEM_BASE
 RO = MEM + 0x10000
@@ -512,7 +514,7 @@ def test_sample_programs_agree_with_the_interpreter():
 
     from emulator.runtime.pcapio import read_packets
     from emulator.runtime.session import Session
-    from hxdpc.loader import load, load_all
+    from isa.loader import load, load_all
 
     cases = _sample_cases()
     if not cases:
@@ -524,7 +526,7 @@ def test_sample_programs_agree_with_the_interpreter():
         packets = [p for path in pcaps for p in itertools.islice(read_packets(str(path)), 40)]
         out = {}
         for target in ("interp", "fast"):
-            s = Session(load(str(obj)), executor=target, maps=maps, programs=programs)
+            s = Session(load(str(obj)), executor=EXECUTORS[target], maps=maps, programs=programs)
             res = [s.run(p) for p in packets]
             out[target] = ([(r.action, r.data, r.meta, r.redirect, r.error, r.extra.get("steps")) for r in res],
                            s.dump_maps())
@@ -655,7 +657,7 @@ def test_map_references_are_resolved_once_per_session_program(monkeypatch):
     out = {}
     for target in ("interp", "fast"):
         asked.clear()
-        s = S.Session(prog, executor=target)
+        s = S.Session(prog, executor=EXECUTORS[target])
         res = [s.run(PacketInput(i, bytes(range(60)))) for i in range(5)]
         out[target] = ([(r.action, r.error, r.extra["steps"]) for r in res], s.dump_maps(), len(asked))
     assert out["interp"][:2] == out["fast"][:2] and out["interp"][0][0] == (2, None, 16)

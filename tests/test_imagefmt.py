@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import ARTIFACTS, needs_shared
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.image import BoundsCheck, Image
 from isa.imagefmt import FORMATS, decode_image, detect, encode_image, read_image, sidecar_path, write_image
 from isa.insn import Insn
@@ -120,7 +120,7 @@ def test_bad_inputs(tmp_path):
 def test_compiled_samples_round_trip(tmp_path, fmt):
     from conftest import SAMPLES
     from hxdpc.compiler import CompileOptions, compile_program
-    from hxdpc.loader import load
+    from isa.loader import load
     for name in ("xdp1", "xdp_adjust_tail", "simple_firewall", "xdp_tailcall"):
         src = SAMPLES / f"{name}.o"
         if not src.exists():

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import needs_kernel
-from emulator import layout
-from emulator.env import Env, ProgramExit, TailCall
+from isa import layout
+from emulator.runtime.env import Env, ProgramExit, TailCall
 from emulator.fastpath import FastPath
 from emulator.interpreter import STACK_BASE, Interpreter
-from emulator.memory import Fault, Region, RegionHook
+from emulator.runtime.memory import Fault, Region, RegionHook
 from isa.asm import assemble
 from isa.insn import Insn
 from isa.opcodes import BY_KEY, M64, TABLE, Kind
@@ -461,7 +461,7 @@ def test_agrees_with_the_kernel(tmp_path_factory, inits, stack, body):
     """Random ALU/jump/stack/atomic programs: registers and stack written into the packet,
     compared with what BPF_PROG_TEST_RUN gives for the same bytecode."""
     from emulator.kernel import KernelProgram
-    from hxdpc.errors import InputError
+    from isa.errors import InputError
     from isa.elfwrite import write_elf
     prog = _kernel_program(inits, stack, body)
     path = tmp_path_factory.mktemp("k") / "p.o"

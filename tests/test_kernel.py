@@ -1,4 +1,4 @@
-"""The Linux kernel as reference executor (emulator.kernel, emulator.netns): tiny XDP
+"""The Linux kernel as reference executor (emulator.kernel, emulator.kernel.netns): tiny XDP
 programs built with clang at test time, run through BPF_PROG_TEST_RUN on crafted packets."""
 import struct
 import subprocess
@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from conftest import build_bpf, needs_kernel
-from hxdpc.errors import InputError
+from isa.errors import InputError
 
 PROGS_C = r"""
 /* Tiny XDP programs for tests/test_kernel.py and tests/test_verify.py (built at test time). */
@@ -338,7 +338,7 @@ def test_run_many_reports_ns(progs):
 @needs_kernel
 def test_netns_context_devmap_and_fib(progs):
     from emulator.kernel import KernelProgram
-    from emulator.netns import PrivateNetns, make_plan, netns_unavailable_reason
+    from emulator.kernel.netns import PrivateNetns, make_plan, netns_unavailable_reason
     if netns_unavailable_reason():
         pytest.skip(netns_unavailable_reason())
     fib = {"routes": [{"prefix": "10.0.0.0/8", "ifindex": 2, "gateway": "10.0.0.254"},

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ARTIFACTS, SAMPLES, needs_kernel, needs_shared
-from hxdpc.errors import InputError
-from hxdpc.loader import code_sections, kind_of, load, load_all
-from hxdpc.loader.elf import ElfObject
-from hxdpc.loader.maps import libbpf_internal_name
-from hxdpc.loader.objdump import parse_objdump, parse_objdump_text
+from isa.errors import InputError
+from isa.loader import code_sections, kind_of, load, load_all
+from isa.loader.elf import ElfObject
+from isa.loader.maps import libbpf_internal_name
+from isa.loader.objdump import parse_objdump, parse_objdump_text
 from isa.insn import decode, encode
 from isa.opcodes import LDDW_FUNC, LDDW_MAP_IDX, LDDW_MAP_IDX_VALUE
 

@@ -133,11 +133,12 @@ def _packets(n=3):
 
 
 def test_tail_call_loop_meta_ringbuf(tail_obj):
+    from emulator.interpreter import Interpreter
     from emulator.runtime import PacketInput, Session
-    from hxdpc.loader import load, load_all
+    from isa.loader import load, load_all
     progs = {p.name: p for p in load_all(tail_obj)}
     maps = {"jmp": [{"key": "00000000", "value": "second"}]}
-    s = Session(load(tail_obj, "first"), maps=maps, programs=progs)
+    s = Session(load(tail_obj, "first"), executor=Interpreter, maps=maps, programs=progs)
     res = [s.run(PacketInput(i, d, len(d))) for i, d in enumerate(_packets())]
     assert [r.action_name for r in res] == ["XDP_TX"] * 3, [r.error for r in res]
     assert all(r.data[0] == 0xAB and r.meta == struct.pack("<I", 0xAB) for r in res)
@@ -145,18 +146,19 @@ def test_tail_call_loop_meta_ringbuf(tail_obj):
     assert dump["cnt"] == [{"key": "00000000", "value": struct.pack("<Q", 3 * (21 + 7)).hex()}]
     assert dump[".bss"] == [{"key": "00000000", "value": struct.pack("<Q", 3).hex()}]
     assert [e["data"] for e in s.events if e["type"] == "ringbuf"] == [struct.pack("<Q", i).hex() for i in (1, 2, 3)]
-    s2 = Session(load(tail_obj, "first"), programs=progs)     # empty prog_array: falls through
+    s2 = Session(load(tail_obj, "first"), executor=Interpreter, programs=progs)     # empty prog_array: falls through
     assert s2.run(PacketInput(0, _packets(1)[0], 64)).action_name == "XDP_PASS"
 
 
 @needs_kernel
 def test_tail_call_program_matches_kernel(tail_obj):
     from emulator import kernel as K
+    from emulator.interpreter import Interpreter
     from emulator.runtime import PacketInput, Session
-    from hxdpc.loader import load, load_all
+    from isa.loader import load, load_all
     progs = {p.name: p for p in load_all(tail_obj)}
     maps = {"jmp": [{"key": "00000000", "value": "second"}]}
-    s = Session(load(tail_obj, "first"), maps=maps, programs=progs)
+    s = Session(load(tail_obj, "first"), executor=Interpreter, maps=maps, programs=progs)
     with K.KernelProgram(tail_obj, "first", maps) as kp:
         for i, d in enumerate(_packets()):
             kr, tr = kp.run(d), s.run(PacketInput(i, d, len(d)))

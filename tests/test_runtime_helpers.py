@@ -4,18 +4,19 @@ import struct
 
 import pytest
 
-from emulator import layout
-from emulator.env import TailCall
-from emulator.memory import Fault, Memory, Region
+from isa import layout
+from emulator.runtime.env import TailCall
+from emulator.runtime.memory import Fault, Memory, Region
 from emulator.runtime import helpers as H
 from emulator.runtime.fib import parse_fib
 from emulator.runtime.maps import MapSet
 from emulator.runtime.session import XdpEnv
 from emulator.runtime.xdp import (MAX_LINEAR, FrameRefused, PacketBuffer, RxInfo, XdpContext,
                                   check_frame)
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.insn import Insn
-from isa.program import MAP_TYPE_IDS as T, MapDef, Program
+from isa.program import MapDef, Program
+from isa.uapi import MAP_TYPE_IDS as T
 
 SCR = 0x5000_0000
 

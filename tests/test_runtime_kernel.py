@@ -142,11 +142,12 @@ MAPS = {"dm": [{"key": "01000000", "value": "01000000"}]}
 @needs_kernel
 def test_probe_matches_kernel(probe_obj):
     from emulator import kernel as K
+    from emulator.interpreter import Interpreter
     from emulator.runtime import PacketInput, Session
-    from hxdpc.loader import load
+    from isa.loader import load
 
     packets = _packets()
-    sess = Session(load(probe_obj), maps=MAPS)
+    sess = Session(load(probe_obj), executor=Interpreter, maps=MAPS)
     diffs = []
     with K.KernelProgram(probe_obj, None, MAPS) as kp:
         for i, data in enumerate(packets):
@@ -172,9 +173,10 @@ def test_ingress_devices_match_kernel(probe_obj):
     """Packets on a veth device (verify's private namespace): same context values, and
     fragment growth refused (-EOPNOTSUPP) as on the kernel's veth rx queues."""
     from emulator import kernel as K
-    from emulator import netns
+    from emulator.kernel import netns
+    from emulator.interpreter import Interpreter
     from emulator.runtime import PacketInput, Session
-    from hxdpc.loader import load
+    from isa.loader import load
 
     reason = netns.netns_unavailable_reason()
     if reason:
@@ -182,7 +184,7 @@ def test_ingress_devices_match_kernel(probe_obj):
     ns = netns.PrivateNetns(netns.make_plan({(2, 0), (2, 1)}, None, set()))
     ns.enter()
     try:
-        sess = Session(load(probe_obj), maps=MAPS)
+        sess = Session(load(probe_obj), executor=Interpreter, maps=MAPS)
         with K.KernelProgram(probe_obj, None, MAPS) as kp:
             for i, (size, op, arg) in enumerate(((5000, 2, 1), (5000, 2, -1), (60, 2, 100), (5000, 13, 0))):
                 data = cmd(op, arg, size=size)

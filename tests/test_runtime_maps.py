@@ -4,11 +4,12 @@ import struct
 
 import pytest
 
-from emulator import layout
-from emulator.memory import Memory
+from isa import layout
+from emulator.runtime.memory import Memory
 from emulator.runtime import maps as M
-from hxdpc.errors import InputError
-from isa.program import MAP_TYPE_IDS as T, MapDef
+from isa.errors import InputError
+from isa.program import MapDef
+from isa.uapi import MAP_TYPE_IDS as T
 
 
 def mk(kind, key=4, value=8, n=4, flags=0, name="m", index=0, ncpu=1, initial=None):

@@ -7,7 +7,7 @@ import pytest
 
 from emulator.runtime import pcapio
 from emulator.runtime.results import PacketInput
-from hxdpc.errors import InputError
+from isa.errors import InputError
 
 ETH = bytes.fromhex("020000000002020000000001" "0800") + bytes(46)
 

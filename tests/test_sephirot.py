@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from emulator.env import Env, TailCall
+from emulator.runtime.env import Env, TailCall
 from emulator.runtime.session import PacketInput, Session
 from emulator.sephirot import DEFAULT_TIMING, ScheduleViolation, Sephirot, format_stats
 from emulator.sephirot.aps import StreamClock

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.env import Env
-from emulator.memory import Memory, Region
+from emulator.runtime.env import Env
+from emulator.runtime.memory import Memory, Region
 from emulator.sephirot import DEFAULT_TIMING, Sephirot
 from isa.image import Image
 from isa.insn import Insn
@@ -109,7 +109,7 @@ def _compiled_sessions(name: str, pcap: str, limit: int):
     from emulator.runtime.pcapio import read_packets
     from emulator.runtime.session import Session
     from hxdpc.compiler import compile_program
-    from hxdpc.loader import load
+    from isa.loader import load
     from tests.test_equivalence import session_kwargs
     prog = load(str(SAMPLES / f"{name}.o"))
     img = compile_program(prog).image

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLES, needs_kernel
-from emulator.kernel_compare import (FAILED, PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
+from emulator.kernel.compare import (FAILED, PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
                                      bytes_diff, excuse, map_diffs, packet_diffs)
 from test_kernel import build_progs, eth, ipv4
 
@@ -185,8 +185,8 @@ class WrongAction:
     """A target that runs the real interpreter, then lies about XDP_PASS."""
 
     def __init__(self, program):
-        from emulator.runtime.session import make_executor
-        self.inner = make_executor("interp", program)
+        from emulator.interpreter import Interpreter
+        self.inner = Interpreter(program)
 
     def run(self, env, r1, *budget):
         rr = self.inner.run(env, r1, *budget)
@@ -198,11 +198,10 @@ class WrongAction:
 @needs_kernel
 @needs_runtime
 def test_a_wrong_target_fails(tmp_path, progs, monkeypatch):
-    from hxdpc.commands import verify as V
-    from hxdpc.loader import load
-    monkeypatch.setattr(V, "make_target", lambda name: WrongAction(load(progs, "xdp_count")))
+    from hxdpc import targets
+    monkeypatch.setitem(targets.TARGETS, "wrong", targets.Target("wrong", lambda p, options: WrongAction(p)))
     pcap = write_pcap(tmp_path / "p.pcap", mixed_frames()[:3])
-    code, lines = verify(progs, "-s", "xdp_count", "--pcap", pcap)
+    code, lines = verify(progs, "-s", "xdp_count", "--pcap", pcap, "--target", "wrong")
     assert code == 1
     assert "packet 0: action: kernel XDP_PASS (2), target XDP_DROP (1)" in lines
     assert lines[-1].startswith("9 passed, 3 failed")   # maps agree: the program itself ran

@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Optional
 
-from hxdpc.errors import InputError, read_json
+from isa.errors import InputError, read_json
 
 AF_INET, AF_INET6 = 2, 10
 ENODEV, EINVAL, EAFNOSUPPORT = 19, 22, 97

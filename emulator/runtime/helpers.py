@@ -14,18 +14,18 @@ import re
 import struct
 from typing import Callable
 
-from emulator.env import TailCall
-from emulator.memory import Fault
+from emulator.runtime.env import TailCall
+from emulator.runtime.memory import Fault
 from emulator.runtime import maps as M
 from emulator.runtime.fib import PARAMS_SIZE
-from hxdpc.errors import InputError
+from isa.errors import InputError
+from isa.opcodes import M32, M64
 from isa.program import Program
+from isa.uapi import XDP_ABORTED, XDP_REDIRECT
 
-M32, M64 = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
 EINVAL, EFAULT, ENOENT, E2BIG, EAGAIN = 22, 14, 2, 7, 11
 MAX_TAIL_CALL_CNT = 33
 BPF_MAX_LOOPS = 8 * 1024 * 1024
-XDP_ABORTED, XDP_REDIRECT = 0, 4
 BPF_F_INDEX_MASK, BPF_F_CURRENT_CPU, BPF_F_CTXLEN_MASK = 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFF << 32
 BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS = 1 << 3, 1 << 4
 BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP = 1, 2

@@ -20,10 +20,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from emulator import layout
-from emulator.memory import Fault, Region
-from hxdpc.errors import InputError
-from isa.program import MAP_TYPE_IDS, MapDef
+from isa import layout
+from emulator.runtime.memory import Fault, Region
+from isa.errors import InputError
+from isa.program import MapDef
+from isa.uapi import MAP_TYPE_IDS
 
 BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK = 0, 1, 2, 4
 BPF_F_RDONLY_PROG = 0x80

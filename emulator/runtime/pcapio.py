@@ -17,8 +17,9 @@ import os
 import struct
 from typing import BinaryIO, Iterator, Optional
 
-from emulator.runtime.results import PacketInput, action_name
-from hxdpc.errors import InputError, read_json
+from emulator.runtime.results import PacketInput
+from isa.uapi import action_name
+from isa.errors import InputError, read_json
 
 LINKTYPE_ETHERNET = 1
 PCAP_MAGICS = {0xA1B2C3D4: 1000, 0xA1B23C4D: 1}        # -> ns per fraction unit

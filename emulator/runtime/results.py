@@ -10,13 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-ACTION_NAMES = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
+from isa.uapi import action_name
+
 # executor figures that go into the results line (the rest stays in --stats)
 RESULT_EXTRA_FIELDS = ("cycles",)
-
-
-def action_name(action: int) -> str:
-    return ACTION_NAMES.get(action, f"UNKNOWN({action})")
 
 
 @dataclass

@@ -9,22 +9,21 @@ from __future__ import annotations
 import random
 from typing import Optional
 
-from emulator import layout
-from emulator.env import Env, RunResult
-from emulator.memory import Fault, Memory
+from isa import layout
+from emulator.runtime.env import Env, Executor, RunResult
+from emulator.runtime.memory import Fault, Memory
 from emulator.runtime import helpers as H
 from emulator.runtime.fib import Fib
 from emulator.runtime.maps import DevMap, MapSet
 from emulator.runtime.pcapio import apply_ctx, check_ctx
-from emulator.runtime.results import PacketInput, PacketResult, action_name  # noqa: F401 (re-exported)
+from emulator.runtime.results import PacketInput, PacketResult
 from emulator.runtime.xdp import (ETH_HLEN, MAX_FRAGS, MAX_LINEAR, PAGE_SIZE, FrameRefused, PacketBuffer,
                                   RxInfo, XdpContext, check_frame)
-from hxdpc.errors import InputError
+from isa.opcodes import M64
 from isa.program import Program
+from isa.uapi import XDP_REDIRECT
 
-M64 = 0xFFFFFFFFFFFFFFFF
 _HELPERS = H.HELPERS
-XDP_REDIRECT = H.XDP_REDIRECT
 MAX_FRAME = MAX_LINEAR + MAX_FRAGS * PAGE_SIZE    # check_frame's bounds
 
 
@@ -142,22 +141,14 @@ class XdpEnv(Env):
         raise Fault(f"lddw with source {src} is not a map reference")
 
 
-def make_executor(kind, program: Program):
-    """'interp', 'fast', 'sephirot' or any object with run(env, r1) -> RunResult."""
-    if not isinstance(kind, str):
-        return kind
-    if kind == "interp":
-        from emulator.interpreter import Interpreter
-        return Interpreter(program)
-    if kind == "fast":
-        from emulator import fastpath
-        if hasattr(fastpath, "FastPath"):
-            return fastpath.FastPath(program)
-        return fastpath.make_executor(program)
-    if kind == "sephirot":
-        from emulator import sephirot
-        return sephirot.make_executor(program)
-    raise InputError("--target", f"unknown target {kind!r} (interp, fast, sephirot)")
+def executor_for(executor, program: Program) -> Executor:
+    """`executor` itself when it is an Executor (has `run`), else `executor(program)`: a
+    factory such as an executor class.  Targets by name are the registry's (hxdpc.targets)."""
+    if hasattr(executor, "run") and not isinstance(executor, type):
+        return executor
+    if not callable(executor):
+        raise TypeError(f"Session(executor=...) takes an executor or a factory, not {executor!r}")
+    return executor(program)
 
 
 def _program_maps(program: Program, programs: dict[str, Program]) -> list:
@@ -173,9 +164,11 @@ def _program_maps(program: Program, programs: dict[str, Program]) -> list:
 
 
 class Session:
-    """Packets through one program, in order, maps persisting between packets."""
+    """Packets through one program, in order, maps persisting between packets.
 
-    def __init__(self, program: Program, *, executor="interp", maps: Optional[dict] = None,
+    `executor` is an Executor or a factory `f(program) -> Executor` (see `executor_for`)."""
+
+    def __init__(self, program: Program, *, executor, maps: Optional[dict] = None,
                  clock_ns: Optional[int] = None, seed: int = 0, fib: Optional[Fib] = None,
                  ctx: Optional[dict] = None, cpus: int = 1, programs: Optional[dict] = None,
                  maps_source: str = "MAPS.json", budget: Optional[int] = None):
@@ -193,7 +186,7 @@ class Session:
         self.clock_start = clock_ns
         self._first_ts: Optional[int] = None
         self.budget = budget
-        self.executor = make_executor(executor, program)
+        self.executor = executor_for(executor, program)
         self.lru_first_eviction: dict[str, int] = {}     # map name -> packet index
         self._lru = [m for m in self.mapset.maps if getattr(m, "lru", False)]
         self._buf: Optional[PacketBuffer] = None

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from emulator import layout
-from emulator.memory import Fault, Memory, Region, RegionHook
+from isa import layout
+from emulator.runtime.memory import Fault, Memory, Region, RegionHook
 
 PAGE_SIZE = 4096
 HEADROOM = 256                     # XDP_PACKET_HEADROOM

@@ -1,5 +1,5 @@
 """Sephirot, the hXDP VLIW core, as a cycle model: the row-by-row reference engine and the
-executor (`emulator.env.Executor`) both engines run under.
+executor (`emulator.runtime.env.Executor`) both engines run under.
 
 Row semantics are the instruction-memory ABI of isa/image.py (docs/sephirot.md):
 1. hardware bounds checks of the row (image sidecar, `bounds` lanes) before it executes;
@@ -20,15 +20,16 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from emulator import layout
-from emulator.env import Env, ProgramExit, RunResult, TailCall
-from emulator.memory import Fault, Region
+from isa import layout
+from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall
+from emulator.runtime.memory import Fault, Region
 from emulator.sephirot.aps import StreamClock
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo, ScheduleViolation, decode_image
 from emulator.sephirot.stats import FIELD_MASK, PacketStats, StreamStats, unpack_lanes
 from emulator.sephirot.timing import DEFAULT_TIMING, PACKET_HELPERS, H_MAP_DELETE, H_MAP_LOOKUP, H_MAP_UPDATE, \
     Timing, helper_latency
 from isa.image import Image
+from isa.uapi import XDP_PASS, XDP_REDIRECT, XDP_TX
 from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, alu, atomic, endian, jump_taken, movsx,
                          neg, sext)
 
@@ -37,7 +38,6 @@ ZERO_STACK = bytes(layout.STACK_SIZE)
 NO_PACKET = (-(1 << 80), b"", 0)
 NO_WAIT = -(1 << 80)
 NO_BOUNDS = (None, None)
-XDP_PASS, XDP_TX, XDP_REDIRECT = 2, 3, 4
 EMITTING = (XDP_PASS, XDP_TX, XDP_REDIRECT)
 
 

@@ -33,10 +33,10 @@ from __future__ import annotations
 import struct
 from typing import Optional
 
-from emulator import layout
-from emulator.env import ProgramExit
+from isa import layout
+from emulator.runtime.env import ProgramExit
 from emulator.fastpath import alu_expr, cond_expr
-from emulator.memory import Fault
+from emulator.runtime.memory import Fault
 from emulator.sephirot.core import (NO_CALLBACKS, End, Stop, bounds_ctx, bounds_fail, do_call, exit_cycle,
                                     run_core)
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo

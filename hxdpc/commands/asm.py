@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.asm import AsmError, assemble_listing, program_of
 from isa.elfwrite import write_elf
 from isa.rowtext import is_row_text, parse_rows
@@ -71,11 +71,11 @@ def assemble_object(path: Path, text: str, out: Path, section: str | None, name:
 def command(file, output, fmt, section, name):
     """Assemble FILE: instruction text into a BPF ELF object, row syntax into an image."""
     text = _read(file)
-    from hxdpc.loader import kind_of
+    from isa.loader import kind_of
     if kind_of(text.encode()) == "objdump" and text.count("Disassembly of section") > 1:
         # several sections: the loader links them (symbols, -r relocations); one section
         # is plain assembly (its symbols become labels)
-        from hxdpc import loader
+        from isa import loader
         prog = loader.load(file, section)
         out = output or Path(f"{file.stem}.o")
         write_elf(out, prog)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hxdpc.compiler import CompileOptions, compile_program
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.imagefmt import FORMATS, write_image
 
 
@@ -34,7 +34,7 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
             no_three_operand, no_48bit, no_param_exit, no_code_motion, schedule_html, schedule_text,
             check_kernel):
     """Compile PROG (ELF, llvm-objdump text or .s) into a Sephirot instruction-memory image."""
-    from hxdpc.loader import load
+    from isa.loader import load
     program = load(prog, section)
     if check_kernel:
         check_with_kernel(prog, section)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from emulator import conformance
+from hxdpc import targets as T
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = Path("..") / "shared" / "reference" / "bpf_conformance" / "tests"
@@ -20,7 +21,7 @@ def default_dir() -> Path:
 @click.command("conformance")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--target", default="interp", show_default=True,
-              type=click.Choice(list(conformance.TARGETS) + ["all"]),
+              type=T.TargetChoice(conformance=True, extra=("all",)),
               help="executor to run the tests on; with 'all' a test passes only if it passes on every one")
 @click.option("--budget", default=conformance.DEFAULT_BUDGET, show_default=True, type=click.IntRange(1),
               help="instructions a test may execute before it fails")
@@ -32,7 +33,7 @@ def command(directory, target, budget):
     status 1 when a test failed, 2 for a bad DIRECTORY."""
     directory = directory if directory is not None else default_dir()
     tests = conformance.load_dir(directory)
-    targets = conformance.select_targets(target)
+    targets = T.conformance_factories(target)
     passed = failed = 0
     for t in tests:
         out = conformance.run_test(t, targets, budget)

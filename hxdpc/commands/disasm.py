@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.asm import AsmError, assemble_listing
 from isa.disasm import disassemble_file, format_insn
 from isa.rowtext import format_rows, is_row_text, parse_rows
@@ -21,7 +21,7 @@ def _read(path: Path) -> bytes:
 
 
 def _sections(path: Path, section: str | None):
-    from hxdpc import loader
+    from isa import loader
     secs = loader.code_sections(path)
     if section is not None:
         secs = [s for s in secs if s.name == section]
@@ -57,7 +57,7 @@ def _conf_listing(sections) -> str:
 
 def render(path: Path, section: str | None = None, syntax: str = "llvm") -> str:
     data = _read(path)
-    from hxdpc.loader import kind_of
+    from isa.loader import kind_of
     kind = kind_of(data)
     if kind in ("elf", "objdump"):
         secs = _sections(path, section)

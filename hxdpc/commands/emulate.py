@@ -17,7 +17,8 @@ from typing import Optional
 import click
 
 from hxdpc import __version__
-from hxdpc.errors import InputError, read_json
+from hxdpc import targets as T
+from isa.errors import InputError, read_json
 
 DEFAULT_CLOCK_MHZ = 156.25
 PROGRESS_MIN_BYTES = 1 << 20
@@ -53,7 +54,8 @@ class Stats:
         self.errors = 0
         self.refused = 0
         self.steps = 0
-        self.cycles: list[int] = []
+        self.figures: Optional[dict] = None        # the target's own (Target.figures)
+        self.figures_text = ""
         self.trace = ""
         self.loop_seconds = 0.0
 
@@ -63,27 +65,16 @@ class Stats:
         self.errors += r.error is not None and r.ran
         self.refused += not r.ran
         self.steps += int(r.extra.get("steps", 0) or 0)
-        if "cycles" in r.extra:
-            self.cycles.append(int(r.extra["cycles"]))
 
-    def as_json(self, target: str, clock_mhz: float) -> dict:
+    def as_json(self, target: str) -> dict:
+        """Our counts over the target's figures (its `actions` by number give way to ours by name)."""
         ran = max(self.packets - self.refused, 1)
         out = {"packets": self.packets, "actions": dict(sorted(self.actions.items())),
                "errors": self.errors, "refused": self.refused, "target": target,
                "insns_per_packet": round(self.steps / ran, 3), "version": __version__}
-        stream = getattr(self, "stream", None)
-        if stream is not None and hasattr(stream, "to_json"):
-            merged = stream.to_json()          # Sephirot's back-to-back stream figures
-            merged.pop("actions", None)         # by number; ours are by name
-            merged.update({k: v for k, v in out.items() if k != "target"})
-            return dict(sorted(merged.items()))
-        if self.cycles:
-            cpp = sum(self.cycles) / len(self.cycles)
-            out.update(cycles_per_packet=round(cpp, 3), clock_mhz=clock_mhz,
-                       mpps=round(clock_mhz / cpp, 3) if cpp else None)
-        elif target == "sephirot":
-            out.update(cycles_per_packet=None, clock_mhz=clock_mhz, mpps=None)
-        return out
+        if self.figures is None:
+            return out
+        return dict(sorted({**self.figures, **out}.items()))
 
 
 def _progress(pcap: str):
@@ -99,40 +90,39 @@ def _progress(pcap: str):
     return Progress(console=Console(stderr=True), transient=True)
 
 
-def _program_and_executor(prog: str, section, target: str, executor, clock_mhz: float):
-    """The program (and the object's other programs, for tail calls) and the executor.
+def _program_and_executor(prog: str, section, target: T.Target, options: T.BuildOptions):
+    """The program (and the object's other programs, for tail calls) and the target's executor
+    (for a program, a factory the Session calls once it has checked helpers and maps).
 
-    Sephirot runs at `clock_mhz`; it also accepts an instruction-memory image as PROG (its
-    maps come from the image's map configuration; no tail calls, as no programs come with it).
+    A target that runs images (Target.build_image: Sephirot) also accepts an
+    instruction-memory image as PROG (its maps come from the image's map configuration; no
+    tail calls, as no programs come with it).
     """
     from emulator.runtime import helpers as H
-    from hxdpc.loader import load, load_all
     from isa import imagefmt
+    from isa.loader import open_input
     from isa.program import Program
-    if target == "sephirot" and executor is None and imagefmt.is_image(prog):
-        from emulator.sephirot import Sephirot
+    if target.build_image is not None and imagefmt.is_image(prog):
         image = imagefmt.read_image(prog)
         for num in imagefmt.helpers_used(image):
             if num not in H.HELPERS:
                 raise InputError(prog, f"the image calls {H.helper_name(num)} (helper {num}), which "
                                        "the XDP runtime does not provide")
         program = Program(Path(prog).stem, [], list(image.maps), path=prog)
-        return program, {}, Sephirot(image, clock_mhz=clock_mhz)
-    program = load(prog, section)
+        return program, {}, target.build_image(image, options)
+    loaded = open_input(prog)
+    program = loaded.program(section)
     try:
-        programs = {p.name: p for p in load_all(prog)}
+        programs = {p.name: p for p in loaded.programs()}
     except InputError:
         programs = {}
-    if executor is None and target == "sephirot":
-        from hxdpc.targets import make_sephirot_executor
-        executor = make_sephirot_executor(program, clock_mhz=clock_mhz)
-    return program, programs, executor if executor is not None else target
+    return program, programs, lambda p: target.build(p, options)
 
 
 def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None, results=None,
                 out_dir=None, dump_maps=None, events=None, ctx_path=None, clock=None, seed=0,
-                fib_path=None, section=None, clock_mhz=DEFAULT_CLOCK_MHZ, executor=None,
-                progress=None, trace=None) -> Stats:
+                fib_path=None, section=None, clock_mhz=DEFAULT_CLOCK_MHZ, progress=None,
+                trace=None) -> Stats:
     """The command as a library call (tests call it directly)."""
     from emulator.runtime import pcapio
     from emulator.runtime.fib import parse_fib
@@ -145,14 +135,18 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
         pcapio.check_ctx(ctx, ctx_path)
     fib_json = _read_json(fib_path, "the FIB")
     fib = parse_fib(fib_json, fib_path) if fib_json is not None else None
-    program, programs, executor = _program_and_executor(prog, section, target, executor, clock_mhz)
-    if trace is not None:
-        if not hasattr(executor, "format_trace"):
-            raise InputError("--trace", f"the {target} target has no pipeline trace (use --target sephirot)")
-        executor.trace_packets = {trace}
+    chosen = T.get(target)
+    program, programs, executor = _program_and_executor(prog, section, chosen,
+                                                        T.BuildOptions(clock_mhz=clock_mhz))
+    if trace is not None and not chosen.trace:
+        tracing = ", ".join(n for n, tg in T.TARGETS.items() if tg.trace)
+        raise InputError("--trace", f"the {target} target has no pipeline trace (use --target {tracing})")
     session = Session(program, executor=executor, maps=maps_json,
                       clock_ns=clock, seed=seed or 0, fib=fib, ctx=ctx, programs=programs,
                       maps_source=maps_path or "MAPS.json")
+    executor = session.executor
+    if trace is not None:
+        executor.trace_packets = {trace}
     stats = Stats()
     res_f = _open_out(results)
     ev_f = _open_out(events)
@@ -186,7 +180,10 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
             _write_json(dump_maps, session.dump_maps())
         stats.loop_seconds = time.perf_counter() - t0
         stats.lru_first_eviction = dict(session.lru_first_eviction)
-        stats.stream = getattr(session.executor, "stats", None)
+        if chosen.figures is not None:
+            stats.figures = chosen.figures(session.executor)
+        if chosen.figures_text is not None:
+            stats.figures_text = chosen.figures_text(session.executor)
         if trace is not None:
             stats.trace = executor.format_trace(trace)
     return stats
@@ -195,8 +192,7 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
 @click.command("emulate")
 @click.argument("prog", type=click.Path(dir_okay=False))
 @click.option("--pcap", "pcap", required=True, type=click.Path(dir_okay=False), help="packets (pcap or pcapng)")
-@click.option("--target", type=click.Choice(["interp", "fast", "sephirot"]), default="interp",
-              show_default=True, help="executor")
+@click.option("--target", type=T.TargetChoice(), default="interp", show_default=True, help="executor")
 @click.option("--maps", "maps_path", type=click.Path(dir_okay=False), help="MAPS.json preset")
 @click.option("--results", type=click.Path(dir_okay=False), help="write one JSON line per packet")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="write one pcap per action here")
@@ -237,20 +233,15 @@ def command(prog, pcap, target, maps_path, results, out_dir, dump_maps, events, 
     elapsed = time.perf_counter() - t0
     if trace is not None:
         click.echo((getattr(st, "trace", "") or f"packet {trace} was not run").rstrip("\n"))
-    data = st.as_json(target, clock_mhz)
+    data = st.as_json(target)
     if stats_json:
         _write_json(stats_json, data)
     if stats:
         click.echo(f"packets: {st.packets} ({', '.join(f'{k} {v}' for k, v in data['actions'].items())})")
         click.echo(f"errors: {st.errors}, refused by the test-run's rules: {st.refused}")
         click.echo(f"instructions per packet: {data['insns_per_packet']}")
-        stream = getattr(st, "stream", None)
-        if stream is not None:
-            from emulator.sephirot import format_stats
-            click.echo(format_stats(stream).rstrip("\n"))
-        elif data.get("cycles_per_packet") is not None:
-            click.echo(f"cycles per packet: {data['cycles_per_packet']} at {clock_mhz} MHz "
-                       f"= {data['mpps']} Mpps")
+        if st.figures_text:
+            click.echo(st.figures_text.rstrip("\n"))
         for name, idx in sorted(getattr(st, "lru_first_eviction", {}).items()):
             click.echo(f"LRU map {name}: first eviction at packet {idx}")
         loop = st.loop_seconds

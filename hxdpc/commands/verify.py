@@ -4,7 +4,7 @@ The kernel (emulator.kernel, BPF_PROG_TEST_RUN pinned to CPU 0) is the reference
 is any executor behind the runtime's Session.  Every packet is one item (action, bytes,
 metadata), every map one more (final contents); the last line counts them.  Where the packet
 context or the `--fib` world needs devices, the kernel side runs inside a private network
-namespace (emulator.netns).  docs/verify.md describes the rules.
+namespace (emulator.kernel.netns).  docs/verify.md describes the rules.
 """
 from __future__ import annotations
 
@@ -17,18 +17,13 @@ from typing import Optional
 import click
 
 from emulator import kernel as K
-from emulator.kernel_compare import (PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
+from emulator.kernel.compare import (PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
                                      excuse, map_diffs, packet_diffs, program_helpers)
-from hxdpc.errors import InputError, read_json
+from hxdpc import targets as T
+from isa.errors import InputError, read_json
 
 PROGRESS_MIN_PACKETS = 200
 
-
-
-
-def make_target(name: str):
-    """What the runtime's Session takes as `executor` for a --target name (tests swap it)."""
-    return name
 
 
 @dataclass
@@ -95,9 +90,8 @@ def nondeterminism_reason(helpers: set[int]) -> str:
 class Verifier:
     """One verify run: builds both sides, compares packet by packet, then the maps."""
 
-    def __init__(self, inp: VerifyInputs, executor=None, progress: bool = False):
+    def __init__(self, inp: VerifyInputs, progress: bool = False):
         self.inp = inp
-        self.executor = executor if executor is not None else make_target(inp.target)
         self.progress = progress
         self.report = Report()
 
@@ -117,9 +111,10 @@ class Verifier:
         fib = read_json(inp.fib_path, "the FIB")
         pcapio, session_mod = _runtime()
         from emulator.runtime.fib import parse_fib
-        from hxdpc.loader import load, load_all
-        program = load(inp.prog, inp.section)
-        programs = {p.name: p for p in load_all(inp.prog)}
+        from isa.loader import open_input
+        loaded = open_input(inp.prog)
+        program = loaded.program(inp.section)
+        programs = {p.name: p for p in loaded.programs()}
         target_fib = parse_fib(fib, inp.fib_path) if fib is not None else None
         packets = list(pcapio.read_packets(inp.pcap, ctx_json))
         helpers = program_helpers(program, programs.values())
@@ -134,7 +129,7 @@ class Verifier:
             if kernel.program_name != program.name:
                 raise InputError(inp.prog, f"the kernel chose program {kernel.program_name!r} but the "
                                            f"loader chose {program.name!r}; pick one with -s")
-            session = session_mod.Session(program, executor=self.executor, maps=maps_json,
+            session = session_mod.Session(program, executor=self._build, maps=maps_json,
                                           clock_ns=inp.clock, seed=inp.seed or 0, fib=target_fib,
                                           ctx=ctx_json, programs=programs,
                                           maps_source=inp.maps_path or "MAPS.json")
@@ -144,12 +139,16 @@ class Verifier:
             self._maps(kernel.dump_maps(), session.dump_maps(), watch)
         return self.report
 
+    def _build(self, program):
+        """The --target's executor, built by the registry when the Session asks for it."""
+        return T.build(self.inp.target, program)
+
     def _namespace(self, stack: ExitStack, packets, fib, helpers, maps_json, types) -> str:
         """Enter a private netns when the packets, the FIB or a devmap need one.
 
         Returns why the kernel's FIB differs from --fib ('' when it does not or is not used).
         """
-        from emulator import netns
+        from emulator.kernel import netns
         contexts = {packet_context(p) for p in packets}
         devices = devmap_ifindexes(maps_json, types)
         uses_fib = K.FIB_LOOKUP in helpers
@@ -219,8 +218,8 @@ class Verifier:
 @click.argument("prog", type=click.Path(dir_okay=False))
 @click.option("--pcap", "pcap", required=True, type=click.Path(dir_okay=False), help="packets (pcap or pcapng)")
 @click.option("--maps", "maps_path", type=click.Path(dir_okay=False), help="MAPS.json preset")
-@click.option("--target", type=click.Choice(["interp", "fast", "sephirot"]), default="interp",
-              show_default=True, help="the executor compared with the kernel")
+@click.option("--target", type=T.TargetChoice(), default="interp", show_default=True,
+              help="the executor compared with the kernel")
 @click.option("-s", "--section", help="program by section or function name")
 @click.option("--ctx", "ctx_path", type=click.Path(dir_okay=False), help="CTX.json packet context")
 @click.option("--clock", type=int, help="start of the virtual clock (ns) on the target")

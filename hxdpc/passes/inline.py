@@ -12,14 +12,14 @@ Tail calls stay helper calls (the helper module switches programs); ``bpf_loop``
 """
 from __future__ import annotations
 
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from hxdpc.passes.absval import per_op_values
 from hxdpc.passes.cfg import build_cfg
 from hxdpc.passes.ir import ENDS, Func, Op, effects, falls_through, fresh_id, lift
 from isa.insn import Insn
 from isa.opcodes import LDDW_FUNC, Kind
 from isa.program import Program
-from emulator.layout import MAX_CALL_FRAMES, STACK_SIZE
+from isa.layout import MAX_CALL_FRAMES, STACK_SIZE
 
 
 def reachable_ops(ops: list[Op], start: int) -> list[Op]:

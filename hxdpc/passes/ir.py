@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from itertools import count
 from typing import Optional
 
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.insn import Insn, branch_target, slot_offsets
 from isa.opcodes import Kind, OP_ALU3_32_X, OP_ALU3_64_X, OpSpec, lookup
 from isa.program import Program

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from hxdpc.passes.absval import block_live_in, per_op_values
 from hxdpc.passes.cfg import CFG
 from hxdpc.passes.ddg import build_ddg, heights

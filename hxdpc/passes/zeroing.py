@@ -14,7 +14,7 @@ from hxdpc.passes.absval import POINTERS, State, Val, entry_state, forward, meet
 from hxdpc.passes.cfg import build_cfg
 from hxdpc.passes.ir import CALLS, Func, Op, effects, remove_ops
 from isa.opcodes import Kind
-from emulator.layout import STACK_SIZE
+from isa.layout import STACK_SIZE
 
 ALL = (1 << STACK_SIZE) - 1
 

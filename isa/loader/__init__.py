@@ -11,14 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from hxdpc.errors import InputError
-from hxdpc.loader.elf import CodeSection, ElfObject
-from hxdpc.loader.link import Entry, Linker, entry_points
-from hxdpc.loader.maps import MapTable, read_maps
-from hxdpc.loader.objdump import looks_like_objdump, parse_objdump_text
+from isa.errors import InputError
+from isa.loader.elf import CodeSection, ElfObject
+from isa.loader.link import Entry, Linker, entry_points
+from isa.loader.maps import MapTable, read_maps
+from isa.loader.objdump import looks_like_objdump, parse_objdump_text
 from isa.program import Program
 
-__all__ = ["load", "load_all", "ElfObject", "CodeSection", "kind_of", "parse_objdump", "code_sections"]
+__all__ = ["load", "load_all", "open_input", "Input", "ElfObject", "CodeSection", "kind_of", "parse_objdump",
+           "code_sections"]
 
 
 def _read(path: str) -> bytes:
@@ -98,22 +99,43 @@ def _assemble(text: str, path: str) -> Program:
     return prog
 
 
+class Input:
+    """One input file, read and parsed once; a command selects its programs from it."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self._unit = _unit(path)
+
+    def program(self, section: Optional[str] = None) -> Program:
+        """One linked program, by section or function name (`-s`), else the default one."""
+        u = self._unit
+        if isinstance(u, Program):
+            if section is not None and section not in (u.section, u.name):
+                raise InputError(self.path, f"no section or function {section!r}; program: {u.section}/{u.name}")
+            return u
+        return u.link(u.select(section))
+
+    def programs(self) -> list[Program]:
+        """Every program of the input (in section order, then by offset), each linked."""
+        u = self._unit
+        if isinstance(u, Program):
+            return [u]
+        return [u.link(e) for e in u.entries]
+
+
+def open_input(path) -> Input:
+    """The parsed input (ELF object, objdump text or assembly) to select programs from."""
+    return Input(path)
+
+
 def load(path, section: Optional[str] = None) -> Program:
     """One linked program of an ELF object, objdump text or assembly file."""
-    u = _unit(path)
-    if isinstance(u, Program):
-        if section is not None and section not in (u.section, u.name):
-            raise InputError(str(path), f"no section or function {section!r}; program: {u.section}/{u.name}")
-        return u
-    return u.link(u.select(section))
+    return open_input(path).program(section)
 
 
 def load_all(path) -> list[Program]:
     """Every program of the input (in section order, then by offset), each linked."""
-    u = _unit(path)
-    if isinstance(u, Program):
-        return [u]
-    return [u.link(e) for e in u.entries]
+    return open_input(path).programs()
 
 
 def code_sections(path) -> list[CodeSection]:
@@ -126,5 +148,5 @@ def code_sections(path) -> list[CodeSection]:
 
 
 def parse_objdump(path) -> list[CodeSection]:
-    from hxdpc.loader.objdump import parse_objdump as _p
+    from isa.loader.objdump import parse_objdump as _p
     return _p(path)

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from hxdpc.errors import InputError
-from hxdpc.loader.elf import R_BPF_64_32, R_BPF_64_64, CodeSection, FuncRange, Relocation
-from hxdpc.loader.maps import MapTable
+from isa.errors import InputError
+from isa.loader.elf import R_BPF_64_32, R_BPF_64_64, CodeSection, FuncRange, Relocation
+from isa.loader.maps import MapTable
 from isa.insn import Insn
 from isa.opcodes import CALL_LOCAL, CALL_KFUNC, LDDW_FUNC, LDDW_MAP_IDX, LDDW_MAP_IDX_VALUE
 from isa.program import Function, Program

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from hxdpc.errors import InputError
-from hxdpc.loader.btf import KIND_ARRAY, KIND_FUNC_PROTO, KIND_PTR, KIND_STRUCT, KIND_VAR, Btf
-from hxdpc.loader.elf import ElfObject
-from isa.program import MAP_TYPE_IDS, MAP_TYPES, MapDef
+from isa.errors import InputError
+from isa.loader.btf import KIND_ARRAY, KIND_FUNC_PROTO, KIND_PTR, KIND_STRUCT, KIND_VAR, Btf
+from isa.loader.elf import ElfObject
+from isa.program import MapDef
+from isa.uapi import MAP_TYPE_IDS, MAP_TYPES
 
 BPF_F_RDONLY_PROG = 0x80
 BPF_F_MMAPABLE = 0x400

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hxdpc.errors import InputError
-from hxdpc.loader.elf import R_BPF_64_32, R_BPF_64_64, CodeSection, FuncRange, Relocation, Symbol
+from isa.errors import InputError
+from isa.loader.elf import R_BPF_64_32, R_BPF_64_64, CodeSection, FuncRange, Relocation, Symbol
 from isa.insn import DecodeError, Insn, decode, slot_offsets
 
 _SECTION = re.compile(r"^Disassembly of section\s+(.*):\s*$")

@@ -21,13 +21,16 @@ from typing import Iterable, Optional
 from elftools.elf.elffile import ELFFile
 from elftools.common.exceptions import ELFError
 
-from emulator import kernel_libbpf as lb
-from hxdpc.errors import InputError
+from emulator.kernel import libbpf as lb
+from isa.errors import InputError
 from emulator.runtime.maps import parse_hex
+from isa.uapi import MAP_TYPE_IDS
 
-# map types (include/uapi/linux/bpf.h)
-HASH, ARRAY, PROG_ARRAY, PERCPU_HASH, PERCPU_ARRAY = 1, 2, 3, 5, 6
-LRU_HASH, LRU_PERCPU_HASH, LPM_TRIE, DEVMAP, CPUMAP, DEVMAP_HASH = 9, 10, 11, 14, 16, 25
+_T = MAP_TYPE_IDS
+HASH, ARRAY, PROG_ARRAY, PERCPU_HASH, PERCPU_ARRAY = _T["hash"], _T["array"], _T["prog_array"], \
+    _T["percpu_hash"], _T["percpu_array"]
+LRU_HASH, LRU_PERCPU_HASH, LPM_TRIE = _T["lru_hash"], _T["lru_percpu_hash"], _T["lpm_trie"]
+DEVMAP, CPUMAP, DEVMAP_HASH = _T["devmap"], _T["cpumap"], _T["devmap_hash"]
 PERCPU_TYPES = {PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH}
 ARRAY_TYPES = {ARRAY, PERCPU_ARRAY, PROG_ARRAY, DEVMAP, CPUMAP}
 LRU_TYPES = {LRU_HASH, LRU_PERCPU_HASH}
@@ -130,8 +133,8 @@ def helpers_called(path: str) -> set[int]:
 
 def _has_legacy_maps(path) -> bool:
     """Whether the object defines maps in a legacy `maps` section (which libbpf 1.x refuses to
-    open; such objects go to the kernel through our own loader, emulator.kernel_raw)."""
-    from hxdpc.loader.elf import ElfObject
+    open; such objects go to the kernel through our own loader, emulator.kernel.raw)."""
+    from isa.loader.elf import ElfObject
     try:
         return "maps" in ElfObject.open(str(path)).section_names
     except InputError:
@@ -147,7 +150,7 @@ def object_map_types(path: str) -> dict[str, int]:
     if not obj:
         err = ctypes.get_errno()
         if _has_legacy_maps(path):
-            from hxdpc.loader import load_all
+            from isa.loader import load_all
             return {d.name: d.type for d in load_all(str(path))[0].maps}
         raise InputError(str(path), f"libbpf cannot open it ({os.strerror(err)})")
     try:
@@ -288,10 +291,11 @@ class KernelProgram:
 
     def _setup_raw(self, section, maps: dict, maps_source: str) -> None:
         """Legacy-maps objects: the project's loader links them, the kernel takes them as is."""
-        from emulator.kernel_raw import load_raw
-        from hxdpc.loader import load, load_all
-        chosen = load(self.path, section)
-        programs = load_all(self.path)
+        from emulator.kernel.raw import load_raw
+        from isa.loader import open_input
+        loaded = open_input(self.path)
+        chosen = loaded.program(section)
+        programs = loaded.programs()
         for d in chosen.maps:
             self.maps[d.name] = KernelMap(d.name, d.name, d.type, d.key_size, d.value_size,
                                           d.max_entries, 0)

@@ -18,7 +18,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
-from hxdpc.errors import InputError
+from isa.errors import InputError
 from isa.insn import DecodeError, Insn, decode, slot_offsets
 
 EM_BPF = 247

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
-from emulator.memory import Fault, Memory
+from emulator.runtime.memory import Fault, Memory
 from isa.program import Program
 
 

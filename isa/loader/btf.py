@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Optional
 
-from hxdpc.errors import InputError
+from isa.errors import InputError
 
 BTF_MAGIC = 0xEB9F
 (KIND_UNKN, KIND_INT, KIND_PTR, KIND_ARRAY, KIND_STRUCT, KIND_UNION, KIND_ENUM, KIND_FWD,

@@ -1,7 +1,7 @@
 """ctypes bindings for the part of libbpf 1.1 that the kernel executor uses.
 
 Only declarations live here (argument and return types, the structs the calls take), so
-emulator/kernel.py reads as the procedure: open, choose, preload, load, test-run, dump.
+emulator/kernel/__init__.py reads as the procedure: open, choose, preload, load, test-run, dump.
 libbpf 1.x reports failures as NULL or a negative return value with errno set; every
 function is loaded with use_errno so ``ctypes.get_errno()`` reads it.
 """

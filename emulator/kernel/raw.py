@@ -14,8 +14,8 @@ import ctypes
 import os
 from dataclasses import dataclass, field
 
-from emulator import kernel_libbpf as lb
-from hxdpc.errors import InputError
+from emulator.kernel import libbpf as lb
+from isa.errors import InputError
 from isa.insn import encode
 
 LOG_SIZE = 1 << 20
