@@ -199,9 +199,10 @@ def block_layers(cfg) -> list[list[int]]:
     return layers
 
 
-def side_room(layers: int) -> float:
-    """Room beside the boxes for edges that skip layers (8 + 7 px per layer spanned)."""
-    return 8 + 7 * layers
+def side_room(span: int) -> float:
+    """How far beside the boxes an edge spanning `span` layers runs: further out the longer it
+    is, so parallel edges stay apart, up to a limit that keeps big CFGs narrow."""
+    return 8 + min(5 * span, 120)
 
 
 def cfg_layout(res) -> dict[int, Box]:
@@ -251,10 +252,10 @@ def edge_paths(res, boxes: dict[int, Box]) -> list[tuple[int, int, str, str]]:
         lo, hi = min(a.y, b.y), max(a.y, b.y)
         between = [x for x in boxes.values() if lo <= x.y <= hi]
         if a.x + a.w / 2 < middle - 1:
-            lane_x = min(x.x for x in between) - 8 - 7 * span
+            lane_x = min(x.x for x in between) - side_room(span)
             out.append((u, v, kind, _side_path(a, b, lane_x, True)))
         else:
-            lane_x = max(x.x + x.w for x in between) + 8 + 7 * span
+            lane_x = max(x.x + x.w for x in between) + side_room(span)
             out.append((u, v, kind, _side_path(a, b, lane_x, False)))
     return out
 

@@ -141,3 +141,19 @@ def test_marks_in_the_page_and_the_table():
     table = schedule_table(res)
     assert "^ hoisted above an earlier block's branch" in table
     assert sum(line.count(" ^") for line in table.splitlines()[2:-2]) == len(sch.hoisted)
+
+
+def test_a_loop_is_drawn_with_a_back_edge_and_layered_without_it():
+    from isa.asm import assemble_program
+    text = ("r0 = 0\nr1 = 5\nloop:\nr0 += 1\nif r0 > 3 goto skip\nr0 += 1\nskip:\nr1 += -1\n"
+            "if r1 != 0 goto loop\nr0 = 2\nexit\n")
+    res = compile_program(assemble_program(text))
+    back = back_edges(res.cfg)
+    assert len(back) == 1
+    (u, v), = back
+    assert v < u and res.cfg.graph.has_edge(u, v)
+    layer = {b: i for i, layer in enumerate(block_layers(res.cfg)) for b in layer}
+    assert layer[v] < layer[u]                       # the loop head stays above its latch
+    boxes = cfg_layout(res)
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes.values(), 2))
+    assert schedule_html(res).count('class="edge back"') == 1
