@@ -25,7 +25,7 @@ from isa.errors import InputError  # noqa: E402
 from isa.loader import load  # noqa: E402
 from isa.imagefmt import read_image  # noqa: E402
 
-ART = ROOT.parent / "shared" / "reference" / "hxdp-artifacts"
+ART = ROOT.parent / "shared" / "reference" / "hxdp-artifacts"   # --shared DIR points elsewhere
 SAMPLES = ROOT / "sample_programs"
 # artifact input -> (original image, paper Table 3 name, instructions, hXDP static IPC)
 PAPER = {
@@ -122,63 +122,132 @@ def reductions(progs) -> tuple[str, dict]:
     return table(rows, head), data
 
 
-def svg(lanes: dict, red: dict) -> str:
-    W, H, pad = 900, 380, 50
-    legend_w = 190   # the lane study's legend sits right of the plot
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W + legend_w}" height="{H * 2}" '
-             f'font-family="sans-serif" font-size="11">',
-             f'<rect width="{W + legend_w}" height="{H * 2}" fill="white"/>',
-             f'<text x="{pad}" y="20" font-size="14">Lane study: rows relative to 2 lanes</text>']
-    colours = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457", "#37474f",
-               "#9e9d24", "#283593", "#d84315", "#00695c", "#4e342e", "#1b5e20", "#880e4f"]
-    x = lambda l: pad + (l - 1) * (W - 2 * pad) / 7
-    y = lambda v: 40 + (1.6 - v) * (H - 80) / 1.2
-    for v in (0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6):
-        parts.append(f'<line x1="{pad}" x2="{W - pad}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
-                     f'<text x="{pad - 30}" y="{y(v) + 4:.1f}">{v:.1f}</text>')
-    for l in range(1, 9):
-        parts.append(f'<text x="{x(l) - 4:.1f}" y="{H - 20}">{l}</text>')
-    for i, (name, r) in enumerate(lanes.items()):
-        base = r[1] if isinstance(r[1], int) else None
-        if not base:
-            continue
-        pts = [(x(l + 1), y(v / base)) for l, v in enumerate(r) if isinstance(v, int) and 0.4 <= v / base <= 1.6]
-        c = colours[i % len(colours)]
-        parts.append('<polyline fill="none" stroke="%s" points="%s"/>' % (c, " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)))
-        parts.append(f'<text x="{W - pad + 4}" y="{40 + 12 * i}" fill="{c}">{name}</text>'[:200])
-    # reductions: stacked bars of rows saved by each optimisation
-    top = H + 40
-    parts.append(f'<text x="{pad}" y="{H + 20}" font-size="14">Rows saved by each optimisation (sample programs)</text>')
+COLOURS = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f"]
+FIG_W = 1100
+PANEL_W, PANEL_H, PANEL_COLS = 170, 120, 6
+Y_LO, Y_HI = 0.4, 1.6          # rows relative to 2 lanes
+
+
+def relative_rows(r: list) -> list:
+    """Rows at 1..8 lanes divided by rows at 2 lanes (None where the program needs 2 lanes)."""
+    base = r[1] if isinstance(r[1], int) and r[1] else None
+    return [v / base if base and isinstance(v, int) else None for v in r]
+
+
+def median_curve(lanes: dict) -> list:
+    out = []
+    for k in range(8):
+        vals = sorted(c[k] for c in map(relative_rows, lanes.values()) if c[k] is not None)
+        out.append(vals[len(vals) // 2] if vals else None)
+    return out
+
+
+def _panel(x0: float, y0: float, title: str, curve: list, context: list, colour: str, left: bool,
+           bottom: bool) -> list[str]:
+    """One small multiple: every program in light grey, this one in colour, its 4-lane value."""
+    pl, pt, pw, ph = 34, 18, PANEL_W - 44, PANEL_H - 44
+    x = lambda k: x0 + pl + k * pw / 7                    # k = lanes - 1
+    y = lambda v: y0 + pt + (Y_HI - min(max(v, Y_LO), Y_HI)) * ph / (Y_HI - Y_LO)
+    out = [f'<text x="{x0 + pl}" y="{y0 + 12}" font-size="10" font-weight="bold">{title}</text>',
+           f'<rect x="{x0 + pl}" y="{y0 + pt}" width="{pw}" height="{ph}" fill="none" stroke="#bbb"/>']
+    for v in (0.6, 1.0, 1.4):
+        out.append(f'<line x1="{x0 + pl}" x2="{x0 + pl + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                   f'stroke="{"#999" if v == 1.0 else "#eee"}"/>')
+        if left:
+            out.append(f'<text x="{x0 + pl - 4}" y="{y(v) + 3:.1f}" text-anchor="end" font-size="9">{v:.1f}</text>')
+    for k in (0, 1, 3, 7):
+        out.append(f'<text x="{x(k):.1f}" y="{y0 + pt + ph + 11}" text-anchor="middle" font-size="9">{k + 1}</text>')
+    for c in context:
+        pts = " ".join(f"{x(k):.1f},{y(v):.1f}" for k, v in enumerate(c) if v is not None)
+        out.append(f'<polyline fill="none" stroke="#ddd" points="{pts}"/>')
+    pts = " ".join(f"{x(k):.1f},{y(v):.1f}" for k, v in enumerate(curve) if v is not None)
+    out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>')
+    if curve[3] is not None:
+        out.append(f'<circle cx="{x(3):.1f}" cy="{y(curve[3]):.1f}" r="3" fill="{colour}"/>'
+                   f'<text x="{x(3) + 4:.1f}" y="{y(curve[3]) - 5:.1f}" font-size="9" fill="{colour}">'
+                   f'{curve[3]:.2f}</text>')
+    if bottom:
+        out.append(f'<text x="{x0 + pl + pw / 2}" y="{y0 + pt + ph + 23}" text-anchor="middle" '
+                   'font-size="10">lanes</text>')
+    if left:
+        cy = y0 + pt + ph / 2
+        out.append(f'<text x="{x0 + 8}" y="{cy}" transform="rotate(-90 {x0 + 8} {cy})" text-anchor="middle" '
+                   'font-size="10">rows / rows at 2</text>')
+    return out
+
+
+def lane_panels(lanes: dict, top: float) -> tuple[list[str], float]:
+    """Small multiples of the lane study: the median first, then one panel per program."""
+    curves = {name: relative_rows(r) for name, r in lanes.items() if relative_rows(r)[1] is not None}
+    panels = [("median of all", median_curve(lanes), "#000")]
+    panels += [(f"{name} ({lanes[name][1]})", c, "#1565c0") for name, c in curves.items()]
+    nrows = (len(panels) + PANEL_COLS - 1) // PANEL_COLS
+    out = [f'<text x="20" y="{top + 16}" font-size="14">Lane study: rows at 1-8 lanes relative to 2 lanes '
+           '</text>',
+           f'<text x="20" y="{top + 32}" font-size="11">(N): rows at 2 lanes; grey: the other programs; '
+           "dot: 4 lanes; art: the original compiler's inputs</text>"]
+    for i, (title, curve, colour) in enumerate(panels):
+        col, row = i % PANEL_COLS, i // PANEL_COLS
+        out += _panel(20 + col * (PANEL_W + 8), top + 40 + row * PANEL_H, title, curve,
+                      list(curves.values()), colour, col == 0, row == nrows - 1 or i + PANEL_COLS >= len(panels))
+    return out, top + 40 + nrows * PANEL_H + 10
+
+
+def reduction_bars(red: dict, top: float) -> tuple[list[str], float]:
+    """Stacked bars: rows each optimisation saves, per sample program, legend beside the plot."""
+    pad, W, H = 70, 860, 300
+    out = [f'<text x="20" y="{top + 16}" font-size="14">Rows saved by each optimisation '
+           '(rows with it off minus rows with everything on)</text>']
+    top += 30
     n = max(len(red), 1)
-    bw = (W - 2 * pad) / n
+    bw = (W - pad) / n
     maxv = max([sum(max(d[f], 0) for f in FLAGS) for d in red.values()] + [1])
     step = max(1, round(maxv / 5))
-    for v in range(0, maxv + 1, step):   # y axis: rows saved
-        yy = top + H - 100 - v * (H - 120) / maxv
-        parts.append(f'<line x1="{pad}" x2="{W - pad}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eee"/>'
-                     f'<text x="{pad - 30}" y="{yy + 4:.1f}">{v}</text>')
+    base = top + H - 80
+    scale = (H - 100) / maxv
+    for v in range(0, maxv + 1, step):
+        yy = base - v * scale
+        out.append(f'<line x1="{pad}" x2="{W}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#eee"/>'
+                   f'<text x="{pad - 6}" y="{yy + 4:.1f}" text-anchor="end">{v}</text>')
+    cy = base - (H - 100) / 2
+    out.append(f'<text x="22" y="{cy:.0f}" transform="rotate(-90 22 {cy:.0f})" text-anchor="middle">rows saved</text>')
     for i, (name, d) in enumerate(red.items()):
-        h0 = top + H - 100
+        h0 = base
         for j, f in enumerate(FLAGS):
             v = max(d[f], 0)
-            hh = v * (H - 120) / maxv
+            hh = v * scale
             h0 -= hh
-            parts.append(f'<rect x="{pad + i * bw + 4:.1f}" y="{h0:.1f}" width="{bw - 8:.1f}" height="{hh:.1f}" '
-                         f'fill="{colours[j]}"><title>{name} {f}: {v}</title></rect>')
-        parts.append(f'<text x="{pad + i * bw + 4:.1f}" y="{top + H - 86}" transform="rotate(30 {pad + i * bw + 4:.1f} '
-                     f'{top + H - 86})">{name}</text>')
+            out.append(f'<rect x="{pad + i * bw + 4:.1f}" y="{h0:.1f}" width="{bw - 8:.1f}" height="{hh:.1f}" '
+                       f'fill="{COLOURS[j]}"><title>{name} {f}: {v}</title></rect>')
+        total = sum(max(d[f], 0) for f in FLAGS)
+        out.append(f'<text x="{pad + i * bw + bw / 2:.1f}" y="{h0 - 3:.1f}" text-anchor="middle" '
+                   f'font-size="9">{total}</text>')
+        tx = pad + i * bw + 6
+        out.append(f'<text x="{tx:.1f}" y="{base + 14}" transform="rotate(30 {tx:.1f} {base + 14})">{name}</text>')
+    out.append(f'<text x="{(pad + W) / 2}" y="{base + 76}" text-anchor="middle">sample program</text>')
     for j, f in enumerate(FLAGS):
-        parts.append(f'<rect x="{W - 180}" y="{top + 14 * j}" width="10" height="10" fill="{colours[j]}"/>'
-                     f'<text x="{W - 165}" y="{top + 9 + 14 * j}">{f}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+        out.append(f'<rect x="{W + 20}" y="{top + 14 * j}" width="10" height="10" fill="{COLOURS[j]}"/>'
+                   f'<text x="{W + 35}" y="{top + 9 + 14 * j}">{f}</text>')
+    return out, base + 90
+
+
+def svg(lanes: dict, red: dict) -> str:
+    parts, y = lane_panels(lanes, 0)
+    bars, y = reduction_bars(red, y)
+    head = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{FIG_W}" height="{y:.0f}" '
+            'font-family="sans-serif" font-size="11">', f'<rect width="{FIG_W}" height="{y:.0f}" fill="white"/>']
+    return "\n".join(head + parts + bars + ["</svg>"]) + "\n"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--svg", default=str(ROOT / "benchmarks" / "compiler.svg"))
     ap.add_argument("--json")
+    ap.add_argument("--shared", help="the shared reference data (default: ../shared beside the project)")
     args = ap.parse_args(argv)
+    if args.shared:
+        global ART
+        ART = Path(args.shared) / "reference" / "hxdp-artifacts"
     t1, d1 = artifact_table()
     print("Rows and static IPC: ours vs the original compiler (artifact images) vs the paper\n")
     print(t1)

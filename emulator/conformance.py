@@ -112,6 +112,33 @@ def _parse_raw(lines: list[str], where: str) -> list[int]:
         raise InputError(where, f"'-- raw' holds something that is not a hex word ({e})") from None
 
 
+SUITE_RELATIVE = Path("..") / "shared" / "reference" / "bpf_conformance" / "tests"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent   # the checkout (site-packages when installed)
+
+
+def default_dir_candidates(cwd: Optional[Path] = None) -> list[Path]:
+    """Where `hxdpc conformance` without DIR looks, in order: beside the current directory
+    (run from the project root) and beside the project (an editable install from any directory).
+    A non-editable install has no project around its modules, so the current directory counts."""
+    here = Path.cwd() if cwd is None else Path(cwd)
+    out: list[Path] = []
+    for base in (here, PROJECT_ROOT):
+        p = (base / SUITE_RELATIVE).resolve()
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def default_dir(cwd: Optional[Path] = None) -> Path:
+    """The first existing candidate; InputError (exit 2) naming what was tried when none exists."""
+    tried = default_dir_candidates(cwd)
+    for p in tried:
+        if p.is_dir():
+            return p
+    raise InputError(str(SUITE_RELATIVE), "bpf_conformance tests not found (looked in "
+                     + ", ".join(str(p) for p in tried) + "); give DIR")
+
+
 def load_dir(directory: Path) -> list[ConformanceTest]:
     """Every `*.data` test of a directory, sorted by name."""
     directory = Path(directory)

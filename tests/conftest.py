@@ -54,3 +54,59 @@ def build_bpf(tmp_dir: Path, name: str, source: str) -> str:
     if r.returncode:
         pytest.fail(f"clang cannot build {c}: {r.stderr[-500:]}")
     return str(o)
+
+
+# ----------------------------------------------------------------------------- the host
+
+@pytest.fixture(scope="session")
+def bpffs(tmp_path_factory):
+    """A directory on a bpf filesystem of the session's own: mounted here, unmounted after, so
+    tests pin programs without touching /sys/fs/bpf (bpftool would otherwise mount bpffs there
+    itself and leave it, which changes what later runs skip)."""
+    import hostcheck
+    if KERNEL_REASON:
+        pytest.skip(f"Linux kernel as reference: {KERNEL_REASON}")
+    where = tmp_path_factory.mktemp("bpffs")
+    reason = hostcheck.mount_bpffs(where)
+    if reason:
+        pytest.skip(reason)
+    try:
+        yield where
+    finally:
+        hostcheck.umount(where)
+
+
+def _is_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    """Record the host before any test (in the xdist controller, before workers start)."""
+    import hostcheck
+    if not _is_xdist_worker(session.config):
+        session.config._host_before = hostcheck.snapshot(ROOT)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run, loudly, when it left a mount, netns, pin, link or root file behind."""
+    import time
+    import hostcheck
+    before = getattr(session.config, "_host_before", None)
+    if before is None:
+        return
+    hostcheck.umount_netns_dir_if_ours(before)
+    left = hostcheck.leftovers(before, hostcheck.snapshot(ROOT))
+    if left:            # something another process is tearing down right now is not ours
+        time.sleep(1)
+        left = sorted(set(left) & set(hostcheck.leftovers(before, hostcheck.snapshot(ROOT))))
+    if left:
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        msg = "THE TEST SUITE CHANGED THE HOST: " + "; ".join(left)
+        if tr is not None:
+            tr.write_line("")
+            tr.write_sep("!", msg, red=True, bold=True)
+        else:
+            print(msg)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

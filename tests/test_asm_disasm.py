@@ -292,13 +292,13 @@ def test_elf_writer_read_back_by_loader(tmp_path):
 
 
 @needs_kernel
-def test_elf_writer_output_loads_in_the_kernel(tmp_path):
+def test_elf_writer_output_loads_in_the_kernel(tmp_path, bpffs):
     """libbpf (through bpftool) opens the object, links the subprograms, the verifier accepts it."""
     if not shutil.which("bpftool"):
         pytest.skip("bpftool not installed")
     path = tmp_path / "p.o"
     path.write_bytes(elf_bytes(assemble_program(CALLS.replace("r6 = r1", "r6 = 0"))))
-    pin = Path("/sys/fs/bpf") / f"hxdpc_asm_test_{tmp_path.name}"
+    pin = bpffs / f"hxdpc_asm_test_{tmp_path.name}"
     try:
         r = subprocess.run(["bpftool", "prog", "load", str(path), str(pin), "type", "xdp"],
                            capture_output=True, text=True)

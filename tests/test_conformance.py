@@ -137,3 +137,23 @@ def test_unavailable_target_fails_with_reason():
         raise RuntimeError("no such executor")
     out = run_test(ConformanceTest("t", "mov %r0, 0\nexit\n", 0), {"broken": broken})
     assert out.failures == {"broken": "executor raised RuntimeError: no such executor"}
+
+
+def test_default_directory_is_found_from_the_current_directory(tmp_path: Path, monkeypatch):
+    """A non-editable install has no checkout around its modules: the suite beside the
+    current directory must still be found (and the project's own as the fallback)."""
+    suite = tmp_path / "shared" / "reference" / "bpf_conformance" / "tests"
+    suite.mkdir(parents=True)
+    (tmp_path / "proj").mkdir()
+    monkeypatch.setattr(conformance, "PROJECT_ROOT", tmp_path / "site" / "packages")
+    assert conformance.default_dir(tmp_path / "proj") == suite.resolve()
+
+
+def test_default_directory_missing_is_one_clean_error(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(conformance, "PROJECT_ROOT", tmp_path / "site" / "packages")
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["conformance"])
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "bpf_conformance tests not found" in lines[0] and "give DIR" in lines[0]

@@ -31,7 +31,7 @@ def command(directory, target, budget):
     DIRECTORY defaults to ../shared/reference/bpf_conformance/tests beside the project.
     Prints each failing test with its reason and a last line `N passed, M failed`; exit
     status 1 when a test failed, 2 for a bad DIRECTORY."""
-    directory = directory if directory is not None else default_dir()
+    directory = directory if directory is not None else conformance.default_dir()
     tests = conformance.load_dir(directory)
     targets = T.conformance_factories(target)
     passed = failed = 0

@@ -31,6 +31,9 @@ class Schedule:
     block_rows: list[tuple[int, int]] = field(default_factory=list)   # [start, end) per block
     markers: list[tuple[int, BoundsMarker]] = field(default_factory=list)
     op_place: dict[int, tuple[int, int]] = field(default_factory=dict)  # op id -> (row, lane)
+    # for people (hxdpc/schedview.py); the schedule does not depend on these records:
+    forced_lane: set[int] = field(default_factory=set)   # op ids whose lane per-lane forwarding chose
+    hoisted: dict[int, int] = field(default_factory=dict)  # op id -> block whose branch it moved above
 
 
 def _row_writes(row: list) -> dict[int, set[int]]:
@@ -84,6 +87,7 @@ def schedule(cfg: CFG, lanes: int = 4, code_motion: bool = True) -> Schedule:
         start = len(sch.rows)
         _schedule_unit(ops, vals, sch, incoming, spec_ok)
         end = len(sch.rows)
+        _record_hoisted(cfg, unit, sch)
         for b in unit:
             sch.block_rows[b] = (start, end)
             t = cfg.blocks[b].term
@@ -97,6 +101,23 @@ def schedule(cfg: CFG, lanes: int = 4, code_motion: bool = True) -> Schedule:
                 else:
                     exit_row[(b, succ)] = end - 1
     return sch
+
+
+def _record_hoisted(cfg: CFG, unit: list[int], sch: Schedule) -> None:
+    """Code motion, as people read it: an op of a later block of the unit placed in or above
+    the row of an earlier block's branch runs before that branch decides (the first such
+    block is recorded). A branch sharing the earlier branch's row is parallel branching, not
+    hoisting: lane priority keeps the program's order."""
+    for k, b in enumerate(unit[1:], 1):
+        for o in cfg.blocks[b].ops:
+            if o.id not in sch.op_place or ends_block(o):
+                continue
+            row = sch.op_place[o.id][0]
+            for j in unit[:k]:
+                t = cfg.blocks[j].term
+                if t is not None and t.id in sch.op_place and sch.op_place[t.id][0] >= row:
+                    sch.hoisted[o.id] = j
+                    break
 
 
 def _schedule_unit(ops: list[Op], vals, sch: Schedule, incoming, spec_ok: dict) -> None:
@@ -116,19 +137,23 @@ def _schedule_unit(ops: list[Op], vals, sch: Schedule, incoming, spec_ok: dict) 
         cost = (len(got[0]), sum(r for n, (r, _) in got[1].items() if is_control(ops[n])))
         if best is None or cost < best[0]:
             best = (cost, got)
-    rows, place = best[1]
+    rows, place, bound = best[1]
     base = len(sch.rows)
     for n, (r, lane) in place.items():
         if ops[n].marker is None:
             sch.op_place[ops[n].id] = (base + r, lane)
+            if n in bound:
+                sch.forced_lane.add(ops[n].id)
     for n in sorted((n for n in place if ops[n].marker is not None), key=lambda n: (place[n][0], n)):
         sch.markers.append((base + place[n][0], ops[n].marker))
     sch.rows.extend(rows)
 
 
 def _list_schedule(ops: list[Op], g, h, lanes: int, incoming, bound_first: bool, ctrl_first: bool = False):
-    """(rows, place) of one unit: place maps op index -> (row, lane), -1 for markers."""
+    """(rows, place, bound) of one unit: place maps op index -> (row, lane), -1 for markers;
+    bound holds the op indexes whose lane forwarding forced."""
     place: dict[int, tuple[int, int]] = {}
+    bound: set[int] = set()
     order = sorted(range(len(ops)), key=lambda n: (-h[n], n))
     rank = {n: i for i, n in enumerate(order)}
     term = len(ops) - 1 if ends_block(ops[-1]) else None
@@ -154,8 +179,10 @@ def _list_schedule(ops: list[Op], g, h, lanes: int, incoming, bound_first: bool,
             # ops bound to a lane by forwarding go first, then the rest by priority
             fits.sort(key=lambda x: (x[0] if bound_first else False,
                                      not is_control(ops[x[1]]) if ctrl_first else False, rank[x[1]]))
-            _, n, lane = fits[0]
+            unbound, n, lane = fits[0]
             o = ops[n]
+            if not unbound:
+                bound.add(n)
             if o.marker is not None:
                 place[n] = (r, -1)
             else:
@@ -168,7 +195,7 @@ def _list_schedule(ops: list[Op], g, h, lanes: int, incoming, bound_first: bool,
         if r > 4 * len(ops) + 8:
             raise InputError(f"op {ops[0].orig}", "internal compiler error: the scheduler made no progress")
     last = max(p[0] for p in place.values()) + 1
-    return rows[:last], place
+    return rows[:last], place, bound
 
 
 def _lanes_written(row: list) -> set[int]:
