@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
+from hxdpc.commands.outputs import check_outputs
 from hxdpc.compiler import CompileOptions, compile_program
 from hxdpc.errors import InputError
-from isa.imagefmt import FORMATS, write_image
+from isa.imagefmt import FORMATS, sidecar_path, write_image
 
 
 @click.command("compile")
@@ -35,6 +36,10 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
             check_kernel):
     """Compile PROG (ELF, llvm-objdump text or .s) into a Sephirot instruction-memory image."""
     from hxdpc.loader import load
+    path = Path(out) if out else Path.cwd() / f"{Path(prog).stem}.{fmt}"
+    check_outputs({"PROG": prog},
+                  {"-o": path, "the map configuration (-o OUT.mapcfg.json)": sidecar_path(path),
+                   "--report": report, "--schedule-html": schedule_html})
     program = load(prog, section)
     if check_kernel:
         check_with_kernel(prog, section)
@@ -45,7 +50,6 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
         raise InputError("--format rom", f"the rom format is 4 lanes x 256 rows; for --lanes {lanes} "
                                          f"--depth {depth} use bin, coe, mem, mif or json")
     res = compile_program(program, opts)
-    path = Path(out) if out else Path.cwd() / f"{Path(prog).stem}.{fmt}"
     try:
         for out_path in (path, report, schedule_html):
             if out_path:
