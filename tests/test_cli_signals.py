@@ -46,6 +46,20 @@ def _wait_for(path, proc, timeout=60.0):
     pytest.fail(f"{path} never appeared")
 
 
+def _wait_for_handler(proc, sig, timeout=60.0):
+    """Until the process catches `sig` (/proc/PID/status SigCgt): before that, Python is still
+    starting and the signal's default action would apply."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.communicate()
+        with open(f"/proc/{proc.pid}/status") as f:
+            caught = next(int(x.split()[1], 16) for x in f if x.startswith("SigCgt:"))
+        if caught >> (sig - 1) & 1:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"the process never caught {sig.name}")
+
+
 def _whole_pcap_records(path) -> int:
     """Records of a pcap written by emulate; fails on any partial record."""
     raw = path.read_bytes()
@@ -84,10 +98,11 @@ def test_interrupted_emulate_leaves_whole_consistent_outputs(tmp_path, long_capt
     assert counted == done
 
 
-def test_emulate_interrupted_while_loading_exits_143(tmp_path, long_capture):
-    """A signal before the first packet: nothing written yet, the same exit code."""
-    proc = _start("emulate", XDP1, "--pcap", long_capture, "--target", "sephirot")
-    time.sleep(0.3)
+def test_emulate_interrupted_while_compiling_exits_143(tmp_path, long_capture):
+    """A signal as soon as it is handled (the program is then being loaded and compiled for
+    Sephirot): the same exit code, no traceback."""
+    proc = _start("emulate", SAMPLES / "katran_lb.o", "--pcap", long_capture, "--target", "sephirot")
+    _wait_for_handler(proc, signal.SIGTERM)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, (proc.returncode, err)
@@ -97,7 +112,8 @@ def test_emulate_interrupted_while_loading_exits_143(tmp_path, long_capture):
 @needs_kernel
 def test_interrupted_verify_exits_130(tmp_path, long_capture):
     proc = _start("verify", XDP1, "--pcap", long_capture)
-    time.sleep(4)
+    _wait_for_handler(proc, signal.SIGTERM)
+    time.sleep(2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (proc.returncode, out[-500:], err[-2000:])
