@@ -311,3 +311,10 @@ def test_output_pcap_records_are_written_whole(tmp_path):
     w.write(b"\x01" * 60, 5)
     assert len(Recorder.writes) == 1 and len(Recorder.writes[0]) == 16 + 60
     assert struct.unpack("<IIII", Recorder.writes[0][:16])[2] == 60
+
+
+def test_compile_outputs_that_cannot_be_written_are_one_line(tmp_path):
+    refused(hxdpc("compile", XDP1, "-o", "/sys/kernel/x.rom"), "/sys/kernel/x.rom")
+    refused(hxdpc("compile", XDP1, "-o", tmp_path / "x.rom", "--report", "/dev/full"), "/dev/full")
+    refused(hxdpc("compile", XDP1, "-o", tmp_path / "y.rom", "--schedule-html", "/sys/kernel/s.html"),
+            "/sys/kernel/s.html")
