@@ -318,3 +318,22 @@ def test_compile_outputs_that_cannot_be_written_are_one_line(tmp_path):
     refused(hxdpc("compile", XDP1, "-o", tmp_path / "x.rom", "--report", "/dev/full"), "/dev/full")
     refused(hxdpc("compile", XDP1, "-o", tmp_path / "y.rom", "--schedule-html", "/sys/kernel/s.html"),
             "/sys/kernel/s.html")
+
+
+def test_a_signal_while_the_maps_are_dumped_waits_and_keeps_the_figures(tmp_path, capture, monkeypatch):
+    """SIGTERM while the outputs are being closed: the dump is finished whole first, then the
+    run stops with 143 and the summary still counts every packet."""
+    import signal
+    from emulator.runtime.session import Session
+    from hxdpc.commands.emulate import run_emulate
+    from hxdpc.commands.interrupt import Interrupted, StopSignals
+    real = Session.dump_maps
+
+    def dump_with_signal(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(self)
+    monkeypatch.setattr(Session, "dump_maps", dump_with_signal)
+    with pytest.raises(Interrupted) as e, StopSignals() as stop:
+        run_emulate(str(XDP1), str(capture), dump_maps=str(tmp_path / "m.json"), stop=stop)
+    assert e.value.exit_code == 143 and e.value.stats.packets == 120
+    assert json.loads((tmp_path / "m.json").read_text())["rxcnt"]

@@ -217,19 +217,20 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
     stats = Stats()
     bar = progress
     total = count_packets(pcap, ctx) if bar is not None else None
-    with stop.held():
-        try:
-            _emulate_packets(session, pcap, ctx, stats, stop, results, events, out_dir, bar, total)
-        except Interrupted as e:
-            e.stats = stats
-            raise
-        finally:
-            if dump_maps:
-                _write_json(dump_maps, session.dump_maps())
-            stats.lru_first_eviction = dict(session.lru_first_eviction)
-            stats.stream = getattr(session.executor, "stats", None)
-            if trace is not None:
-                stats.trace = executor.format_trace(trace)
+    try:
+        with stop.held():
+            try:
+                _emulate_packets(session, pcap, ctx, stats, stop, results, events, out_dir, bar, total)
+            finally:
+                if dump_maps:
+                    _write_json(dump_maps, session.dump_maps())
+                stats.lru_first_eviction = dict(session.lru_first_eviction)
+                stats.stream = getattr(session.executor, "stats", None)
+                if trace is not None:
+                    stats.trace = executor.format_trace(trace)
+    except Interrupted as e:
+        e.stats = stats
+        raise
     return stats
 
 
