@@ -106,6 +106,7 @@ class Verifier:
         self.report = Report()
         self.packets_done = 0
         self.packets_total = 0
+        self.maps_compared = False
 
     def run(self) -> Report:
         inp = self.inp
@@ -152,6 +153,7 @@ class Verifier:
                 self.packets_done = n + 1
                 self.stop.check()
             self._maps(kernel.dump_maps(), session.dump_maps(), watch)
+            self.maps_compared = True
         return self.report
 
     def _namespace(self, stack: ExitStack, packets, fib, helpers, maps_json, types) -> str:
@@ -252,8 +254,9 @@ def command(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_p
         sys.exit(2)
     except Interrupted as e:
         _print_differences(verifier.report)
+        maps = "maps compared" if verifier.maps_compared else "maps not compared"
         click.echo(f"verify: interrupted by {e.name} after {verifier.packets_done} of "
-                   f"{verifier.packets_total} packets (maps not compared)", err=True)
+                   f"{verifier.packets_total} packets ({maps})", err=True)
         sys.exit(e.exit_code)
     _print_differences(report)
     click.echo(report.summary())
