@@ -65,8 +65,8 @@ class StopSignals:
 
     @contextmanager
     def held(self):
-        """Signals wait until check() or the end of this block (when no exception is already
-        stopping the run: then they only add nothing)."""
+        """Signals wait until check() or the end of this block; if an exception already ends
+        the block (Interrupted, an InputError), that one goes on and the signal adds nothing."""
         self._held += 1
         try:
             yield self
