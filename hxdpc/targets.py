@@ -20,13 +20,15 @@ from isa.errors import InputError
 from isa.image import Image
 from isa.program import Program
 
-EMULATION_DEPTH = 4096     # Sephirot's instruction memory in the emulator (hardware: 256 rows)
+EMULATION_DEPTH = 4096     # Sephirot's instruction memory in the emulator
+HARDWARE_DEPTH = 256       # rows of Sephirot's instruction memory (CompileOptions().depth)
 
 
 @dataclass(frozen=True)
 class BuildOptions:
     """What a command may tell a builder; None keeps the executor's own default."""
     clock_mhz: Optional[float] = None     # Sephirot's clock (its timing table's by default)
+    warn: Optional[Callable[[str], None]] = None   # told of programs too big for the hardware
 
 
 @dataclass(frozen=True)
@@ -117,21 +119,37 @@ def _fast(program: Program, options: BuildOptions) -> Executor:
     return FastPath(program)
 
 
-def make_sephirot_executor(program: Program, options=None, **kw):
+def depth_note(program: Program, rows: int) -> str:
+    """What to tell the user when `program` needs more rows than the hardware has ('' if not)."""
+    if rows <= HARDWARE_DEPTH:
+        return ""
+    return (f"{program.name} needs {rows} rows, more than Sephirot's {HARDWARE_DEPTH}-row instruction "
+            f"memory: emulated on a {EMULATION_DEPTH}-row memory (hxdpc compile refuses it)")
+
+
+def make_sephirot_executor(program: Program, options=None,
+                           warn: Optional[Callable[[str], None]] = None, **kw):
     """`emulator.sephirot.Sephirot` running `program` compiled with `options` (a
     CompileOptions; default: every optimisation, and an instruction memory of
     EMULATION_DEPTH rows so that large programs such as Katran still run in the emulator;
     `hxdpc compile` keeps the real 256-row limit); tail-call targets are compiled with the
-    same options through the injected `compile_fn`."""
+    same options through the injected `compile_fn`.  `warn` is told (depth_note) of each
+    program, entry or tail-call target, that would not fit the real memory."""
     from emulator.sephirot import Sephirot
     from hxdpc.compiler import CompileOptions, compile_program
     opts = options or CompileOptions(depth=EMULATION_DEPTH)
-    image = compile_program(program, opts).image
-    return Sephirot(image, compile_fn=lambda p: compile_program(p, opts).image, **kw)
+
+    def compile_image(p: Program) -> Image:
+        res = compile_program(p, opts)
+        note = depth_note(p, res.report["rows"])
+        if note and warn is not None:
+            warn(note)
+        return res.image
+    return Sephirot(compile_image(program), compile_fn=compile_image, **kw)
 
 
 def _sephirot(program: Program, options: BuildOptions) -> Executor:
-    return make_sephirot_executor(program, clock_mhz=options.clock_mhz)
+    return make_sephirot_executor(program, warn=options.warn, clock_mhz=options.clock_mhz)
 
 
 def _sephirot_image(image: Image, options: BuildOptions) -> Executor:

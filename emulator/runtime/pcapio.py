@@ -264,19 +264,36 @@ def apply_ctx(pkt: PacketInput, ctx: Optional[dict]) -> PacketInput:
 # ---------------------------------------------------------------- output pcaps
 
 class PcapWriter:
-    """A nanosecond pcap, Ethernet link type; records written as given (deterministic)."""
+    """A nanosecond pcap, Ethernet link type; records written as given (deterministic).
+
+    Each record (16-byte header and its data) is one write, so a run stopped between
+    packets (emulate's SIGINT/SIGTERM handling) leaves only whole records; any OSError
+    is an InputError naming the file (exit 2)."""
 
     def __init__(self, path: str):
-        self.f = open(path, "wb")
-        self.f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, LINKTYPE_ETHERNET))
+        self.path = path
+        try:
+            self.f = open(path, "wb")
+        except OSError as e:
+            raise InputError(path, f"cannot write: {e.strerror or e}") from None
+        self._put(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, LINKTYPE_ETHERNET))
+
+    def _put(self, record: bytes) -> None:
+        try:
+            self.f.write(record)
+        except OSError as e:
+            raise InputError(self.path, f"cannot write: {e.strerror or e}") from None
 
     def write(self, data: bytes, ts_ns: int, wire_len: Optional[int] = None) -> None:
         sec, nsec = divmod(max(ts_ns, 0), 1_000_000_000)
-        self.f.write(struct.pack("<IIII", sec & U32_MAX, nsec, len(data), max(wire_len or 0, len(data))))
-        self.f.write(data)
+        header = struct.pack("<IIII", sec & U32_MAX, nsec, len(data), max(wire_len or 0, len(data)))
+        self._put(header + bytes(data))
 
     def close(self) -> None:
-        self.f.close()
+        try:
+            self.f.close()
+        except OSError as e:
+            raise InputError(self.path, f"cannot write: {e.strerror or e}") from None
 
 
 def output_name(action: int, redirect: Optional[dict], ifindex: Optional[int]) -> str:
@@ -299,7 +316,7 @@ class ActionPcaps:
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as e:
-            raise InputError(directory, f"cannot create the output directory: {e.strerror}") from None
+            raise InputError(directory, f"cannot create the output directory: {e.strerror or e}") from None
         self.writers: dict[str, PcapWriter] = {}
 
     def write(self, name: str, data: bytes, ts_ns: int) -> None:
@@ -309,5 +326,12 @@ class ActionPcaps:
         w.write(data, ts_ns)
 
     def close(self) -> None:
+        """Close every writer (all of them, even when one fails; the first failure is raised)."""
+        first = None
         for w in self.writers.values():
-            w.close()
+            try:
+                w.close()
+            except InputError as e:
+                first = first or e
+        if first is not None:
+            raise first

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from hxdpc.commands.outputs import check_outputs
 from isa.errors import InputError
 from isa.asm import AsmError, assemble_listing, program_of
 from isa.elfwrite import write_elf
@@ -72,6 +73,8 @@ def command(file, output, fmt, section, name):
     """Assemble FILE: instruction text into a BPF ELF object, row syntax into an image."""
     text = _read(file)
     from isa.loader import kind_of
+    default = Path(f"{file.stem}.{fmt}") if is_row_text(text) else Path(f"{file.stem}.o")
+    check_outputs({"FILE": file}, {"-o": output or default})
     if kind_of(text.encode()) == "objdump" and text.count("Disassembly of section") > 1:
         # several sections: the loader links them (symbols, -r relocations); one section
         # is plain assembly (its symbols become labels)

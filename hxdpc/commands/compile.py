@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
+from hxdpc.commands.outputs import cannot_write, check_outputs, make_parent, write_text
 from hxdpc.compiler import CompileOptions, compile_program
 from isa.errors import InputError
-from isa.imagefmt import FORMATS, write_image
+from isa.imagefmt import FORMATS, sidecar_path, write_image
 
 
 @click.command("compile")
@@ -35,6 +36,10 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
             check_kernel):
     """Compile PROG (ELF, llvm-objdump text or .s) into a Sephirot instruction-memory image."""
     from isa.loader import load
+    path = Path(out) if out else Path.cwd() / f"{Path(prog).stem}.{fmt}"
+    check_outputs({"PROG": prog},
+                  {"-o": path, "the map configuration (-o OUT.mapcfg.json)": sidecar_path(path),
+                   "--report": report, "--schedule-html": schedule_html})
     program = load(prog, section)
     if check_kernel:
         check_with_kernel(prog, section)
@@ -45,19 +50,16 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
         raise InputError("--format rom", f"the rom format is 4 lanes x 256 rows; for --lanes {lanes} "
                                          f"--depth {depth} use bin, coe, mem, mif or json")
     res = compile_program(program, opts)
-    path = Path(out) if out else Path.cwd() / f"{Path(prog).stem}.{fmt}"
+    make_parent(path)
     try:
-        for out_path in (path, report, schedule_html):
-            if out_path:
-                Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         write_image(res.image, path, fmt)
-        if report:
-            Path(report).write_text(json.dumps(res.report, indent=1, sort_keys=True) + "\n")
-        if schedule_html:
-            from hxdpc.schedview import schedule_html as html
-            Path(schedule_html).write_text(html(res))
     except OSError as e:
-        raise InputError(str(e.filename or path), e.strerror or str(e)) from None
+        raise cannot_write(e.filename or path, e) from None
+    if report:
+        write_text(report, json.dumps(res.report, indent=1, sort_keys=True) + "\n")
+    if schedule_html:
+        from hxdpc.schedview import schedule_html as html
+        write_text(schedule_html, html(res))
     if schedule_text:
         from hxdpc.schedview import schedule_table
         click.echo(schedule_table(res))

@@ -4,11 +4,15 @@ Packets run in order with maps persisting between them (emulator.runtime.Session
 the results JSONL (--results), one pcap per action (--out-dir), the final maps (--dump-maps),
 captured perf/ringbuf/trace_printk events (--events), figures (--stats, --stats-json).  A
 damaged capture stops the run at the damaged packet: everything before it is written
-consistently, then the command exits 2 naming the file and packet.
+consistently, then the command exits 2 naming the file and packet.  No output may be an input
+(hxdpc.commands.outputs, checked before anything is written).  SIGINT/SIGTERM stop the run
+between packets (hxdpc.commands.interrupt): whole records, the maps reached, exit 130/143.
+A one-line summary (packets, actions, errors, the first error) always ends on stderr.
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -18,6 +22,8 @@ import click
 
 from hxdpc import __version__
 from hxdpc import targets as T
+from hxdpc.commands.interrupt import Interrupted, NoSignals, StopSignals
+from hxdpc.commands.outputs import OutputFile, check_outputs, write_text
 from isa.errors import InputError, read_json
 
 DEFAULT_CLOCK_MHZ = 156.25
@@ -27,22 +33,39 @@ PROGRESS_MIN_BYTES = 1 << 20
 _read_json = read_json
 
 
-def _open_out(path: Optional[str]):
-    if path is None:
-        return None
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w")
-    except OSError as e:
-        raise InputError(path, f"cannot write: {e.strerror}") from None
+def _open_out(path: Optional[str]) -> Optional[OutputFile]:
+    return OutputFile(path) if path is not None else None
 
 
 def _write_json(path: str, obj) -> None:
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    except OSError as e:
-        raise InputError(path, f"cannot write: {e.strerror}") from None
+    write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+class ClockMHz(click.ParamType):
+    """A clock frequency: a finite number above 0 (0 divided, negatives gave -0.21 Mpps)."""
+
+    name = "MHZ"
+
+    def convert(self, value, param, ctx):
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(f) and f > 0):
+            self.fail(f"{value!r}: the clock frequency must be a finite number of MHz above 0", param, ctx)
+        return f
+
+
+def emulate_io(prog, pcap, maps_path=None, ctx_path=None, fib_path=None, results=None, out_dir=None,
+               dump_maps=None, events=None, stats_json=None) -> None:
+    """Refuse (exit 2) an output that is an input, before anything is written."""
+    from isa.imagefmt import sidecar_path
+    sidecar = sidecar_path(prog)
+    check_outputs({"PROG": prog, "the map configuration of PROG": sidecar if sidecar.exists() else None,
+                   "--pcap": pcap, "--maps": maps_path, "--ctx": ctx_path, "--fib": fib_path},
+                  {"--results": results, "--dump-maps": dump_maps, "--events": events,
+                   "--stats-json": stats_json},
+                  out_dir=("--out-dir", out_dir) if out_dir else None)
 
 
 class Stats:
@@ -58,11 +81,14 @@ class Stats:
         self.figures_text = ""
         self.trace = ""
         self.loop_seconds = 0.0
+        self.first_error: Optional[tuple[int, str]] = None     # (packet index, reason)
 
     def add(self, r) -> None:
         self.packets += 1
         self.actions[r.action_name] = self.actions.get(r.action_name, 0) + 1
         self.errors += r.error is not None and r.ran
+        if r.error is not None and r.ran and self.first_error is None:
+            self.first_error = (r.index, r.error)
         self.refused += not r.ran
         self.steps += int(r.extra.get("steps", 0) or 0)
 
@@ -77,6 +103,18 @@ class Stats:
         return dict(sorted({**self.figures, **out}.items()))
 
 
+def summary(st: Stats, interrupted: Optional[Interrupted] = None) -> str:
+    """The line emulate always ends with on stderr: packets, actions, errors, the first error."""
+    actions = ", ".join(f"{k} {v}" for k, v in sorted(st.actions.items())) or "none"
+    head = f"emulate: interrupted by {interrupted.name} after " if interrupted else "emulate: "
+    line = f"{head}{st.packets} packets ({actions}), {st.errors} ended by an error"
+    if st.refused:
+        line += f", {st.refused} refused by the test-run's rules"
+    if st.first_error is not None:
+        line += f"; first, packet {st.first_error[0]}: {st.first_error[1]}"
+    return line
+
+
 def _progress(pcap: str):
     """A rich progress display on stderr for long captures, only when stderr is a terminal."""
     try:
@@ -85,9 +123,24 @@ def _progress(pcap: str):
         big = False
     if not (big and sys.stderr.isatty()):
         return None
-    from rich.console import Console
-    from rich.progress import Progress
-    return Progress(console=Console(stderr=True), transient=True)
+    from hxdpc.commands.progress import packet_progress
+    return packet_progress()
+
+
+def count_packets(pcap: str, ctx) -> Optional[int]:
+    """Whole packets in the capture (up to any damage), for the progress display's total."""
+    from emulator.runtime import pcapio
+    n = 0
+    try:
+        for _ in pcapio.read_packets(pcap, ctx):
+            n += 1
+    except InputError:
+        pass
+    return n
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
 
 
 def _program_and_executor(prog: str, section, target: T.Target, options: T.BuildOptions):
@@ -96,9 +149,11 @@ def _program_and_executor(prog: str, section, target: T.Target, options: T.Build
 
     A target that runs images (Target.build_image: Sephirot) also accepts an
     instruction-memory image as PROG (its maps come from the image's map configuration; no
-    tail calls, as no programs come with it).
+    tail calls, as no programs come with it).  A program using maps it does not define is
+    refused here (emulator.runtime.maprefs).
     """
     from emulator.runtime import helpers as H
+    from emulator.runtime.maprefs import check_map_refs
     from isa import imagefmt
     from isa.loader import open_input
     from isa.program import Program
@@ -116,17 +171,23 @@ def _program_and_executor(prog: str, section, target: T.Target, options: T.Build
         programs = {p.name: p for p in loaded.programs()}
     except InputError:
         programs = {}
+    check_map_refs(program, programs)
     return program, programs, lambda p: target.build(p, options)
 
 
 def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None, results=None,
                 out_dir=None, dump_maps=None, events=None, ctx_path=None, clock=None, seed=0,
                 fib_path=None, section=None, clock_mhz=DEFAULT_CLOCK_MHZ, progress=None,
-                trace=None) -> Stats:
-    """The command as a library call (tests call it directly)."""
+                trace=None, stop=None) -> Stats:
+    """The command as a library call (tests call it directly).
+
+    `stop` (interrupt.StopSignals) makes SIGINT/SIGTERM stop the run between packets: every
+    output is then closed whole and the maps are dumped as the last whole packet left them;
+    the Interrupted exception carries the Stats so far (`.stats`)."""
+    stop = stop if stop is not None else NoSignals()
+    emulate_io(prog, pcap, maps_path, ctx_path, fib_path, results, out_dir, dump_maps, events)
     from emulator.runtime import pcapio
     from emulator.runtime.fib import parse_fib
-    from emulator.runtime.results import result_line
     from emulator.runtime.session import Session
 
     maps_json = _read_json(maps_path, "the maps preset")
@@ -136,8 +197,8 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
     fib_json = _read_json(fib_path, "the FIB")
     fib = parse_fib(fib_json, fib_path) if fib_json is not None else None
     chosen = T.get(target)
-    program, programs, executor = _program_and_executor(prog, section, chosen,
-                                                        T.BuildOptions(clock_mhz=clock_mhz))
+    program, programs, executor = _program_and_executor(
+        prog, section, chosen, T.BuildOptions(clock_mhz=clock_mhz, warn=_warn))
     if trace is not None and not chosen.trace:
         tracing = ", ".join(n for n, tg in T.TARGETS.items() if tg.trace)
         raise InputError("--trace", f"the {target} target has no pipeline trace (use --target {tracing})")
@@ -148,14 +209,41 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
     if trace is not None:
         executor.trace_packets = {trace}
     stats = Stats()
-    res_f = _open_out(results)
-    ev_f = _open_out(events)
-    pcaps = pcapio.ActionPcaps(out_dir) if out_dir else None
     bar = progress
-    task = bar.add_task("emulate", total=None) if bar is not None else None
+    total = count_packets(pcap, ctx) if bar is not None else None
+    try:
+        with stop.held():
+            try:
+                _emulate_packets(session, pcap, ctx, stats, stop, results, events, out_dir, bar, total)
+            finally:
+                if dump_maps:
+                    _write_json(dump_maps, session.dump_maps())
+                stats.lru_first_eviction = dict(session.lru_first_eviction)
+                if chosen.figures is not None:
+                    stats.figures = chosen.figures(session.executor)
+                if chosen.figures_text is not None:
+                    stats.figures_text = chosen.figures_text(session.executor)
+                if trace is not None:
+                    stats.trace = executor.format_trace(trace)
+    except Interrupted as e:
+        e.stats = stats
+        raise
+    return stats
+
+
+def _emulate_packets(session, pcap, ctx, stats: Stats, stop, results, events, out_dir, bar, total) -> None:
+    """The packet loop: each packet's run and records whole, a stop signal acted on between
+    packets (stop.check); every output closed whatever ends the loop."""
+    from emulator.runtime import pcapio
+    from emulator.runtime.results import result_line
+    res_f = ev_f = pcaps = None
+    task = bar.add_task("emulate", total=total) if bar is not None else None
     n_events = 0
     t0 = time.perf_counter()
     try:
+        res_f = _open_out(results)
+        ev_f = _open_out(events)
+        pcaps = pcapio.ActionPcaps(out_dir) if out_dir else None
         for pkt in pcapio.read_packets(pcap, ctx):
             r = session.run(pkt)
             stats.add(r)
@@ -170,23 +258,22 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
             n_events = len(session.events)
             if bar is not None:
                 bar.advance(task)
+            stop.check()
     finally:
-        for f in (res_f, ev_f):
-            if f:
-                f.close()
-        if pcaps is not None:
-            pcaps.close()
-        if dump_maps:
-            _write_json(dump_maps, session.dump_maps())
         stats.loop_seconds = time.perf_counter() - t0
-        stats.lru_first_eviction = dict(session.lru_first_eviction)
-        if chosen.figures is not None:
-            stats.figures = chosen.figures(session.executor)
-        if chosen.figures_text is not None:
-            stats.figures_text = chosen.figures_text(session.executor)
-        if trace is not None:
-            stats.trace = executor.format_trace(trace)
-    return stats
+        _close_all([f for f in (res_f, ev_f, pcaps) if f is not None])
+
+
+def _close_all(outputs) -> None:
+    """Close every output even when one fails (disk full); the first failure is raised."""
+    first = None
+    for f in outputs:
+        try:
+            f.close()
+        except InputError as e:
+            first = first or e
+    if first is not None:
+        raise first
 
 
 @click.command("emulate")
@@ -206,30 +293,32 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of bpf_get_prandom_u32")
 @click.option("--fib", "fib_path", type=click.Path(dir_okay=False), help="FIB.json for bpf_fib_lookup")
 @click.option("-s", "--section", help="program by section or function name")
-@click.option("--clock-mhz", type=float, default=DEFAULT_CLOCK_MHZ, show_default=True,
+@click.option("--clock-mhz", type=ClockMHz(), default=DEFAULT_CLOCK_MHZ, show_default=True,
               help="Sephirot's clock frequency")
 @click.option("--trace", type=click.IntRange(min=0), metavar="N",
               help="print Sephirot's pipeline for packet N (0-based), row by row")
 def command(prog, pcap, target, maps_path, results, out_dir, dump_maps, events, stats, stats_json,
             ctx_path, clock, seed, fib_path, section, clock_mhz, trace):
     """Run every packet of a capture through PROG, in order, maps persisting."""
+    emulate_io(prog, pcap, maps_path, ctx_path, fib_path, results, out_dir, dump_maps, events, stats_json)
     bar = _progress(pcap)
     t0 = time.perf_counter()
+    args = dict(target=target, maps_path=maps_path, results=results, out_dir=out_dir,
+                dump_maps=dump_maps, events=events, ctx_path=ctx_path, clock=clock, seed=seed,
+                fib_path=fib_path, section=section, clock_mhz=clock_mhz, trace=trace)
     try:
-        if bar is not None:
-            with bar:
-                st = run_emulate(prog, pcap, target=target, maps_path=maps_path, results=results,
-                                 out_dir=out_dir, dump_maps=dump_maps, events=events, ctx_path=ctx_path,
-                                 clock=clock, seed=seed, fib_path=fib_path, section=section,
-                                 clock_mhz=clock_mhz, progress=bar, trace=trace)
-        else:
-            st = run_emulate(prog, pcap, target=target, maps_path=maps_path, results=results,
-                             out_dir=out_dir, dump_maps=dump_maps, events=events, ctx_path=ctx_path,
-                             clock=clock, seed=seed, fib_path=fib_path, section=section,
-                             clock_mhz=clock_mhz, trace=trace)
+        with StopSignals() as stop:
+            if bar is not None:
+                with bar:
+                    st = run_emulate(prog, pcap, progress=bar, stop=stop, **args)
+            else:
+                st = run_emulate(prog, pcap, stop=stop, **args)
     except InputError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except Interrupted as e:
+        click.echo(summary(getattr(e, "stats", None) or Stats(), interrupted=e), err=True)
+        sys.exit(e.exit_code)
     elapsed = time.perf_counter() - t0
     if trace is not None:
         click.echo((getattr(st, "trace", "") or f"packet {trace} was not run").rstrip("\n"))
@@ -248,3 +337,4 @@ def command(prog, pcap, target, maps_path, results, out_dir, dump_maps, events, 
         rate = st.packets / loop if loop > 0 else 0.0
         click.echo(f"emulation speed: {rate:,.0f} packets/s ({loop:.3f} s for the packets, "
                    f"{elapsed:.3f} s in all with loading and compiling)")
+    click.echo(summary(st), err=True)

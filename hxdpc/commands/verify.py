@@ -4,7 +4,9 @@ The kernel (emulator.kernel, BPF_PROG_TEST_RUN pinned to CPU 0) is the reference
 is any executor behind the runtime's Session.  Every packet is one item (action, bytes,
 metadata), every map one more (final contents); the last line counts them.  Where the packet
 context or the `--fib` world needs devices, the kernel side runs inside a private network
-namespace (emulator.kernel.netns).  docs/verify.md describes the rules.
+namespace (emulator.kernel.netns).  docs/verify.md describes the rules.  SIGINT/SIGTERM stop the run
+between packets, the kernel's program and namespace cleaned up, exit 130/143
+(hxdpc.commands.interrupt).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from emulator import kernel as K
 from emulator.kernel.compare import (PASSED, SKIPPED, LruWatch, Outcome, Report, Side,
                                      excuse, map_diffs, packet_diffs, program_helpers)
 from hxdpc import targets as T
+from hxdpc.commands.interrupt import Interrupted, NoSignals, StopSignals
 from isa.errors import InputError, read_json
 
 PROGRESS_MIN_PACKETS = 200
@@ -90,10 +93,14 @@ def nondeterminism_reason(helpers: set[int]) -> str:
 class Verifier:
     """One verify run: builds both sides, compares packet by packet, then the maps."""
 
-    def __init__(self, inp: VerifyInputs, progress: bool = False):
+    def __init__(self, inp: VerifyInputs, progress: bool = False, stop=None):
         self.inp = inp
         self.progress = progress
+        self.stop = stop if stop is not None else NoSignals()    # interrupt.StopSignals
         self.report = Report()
+        self.packets_done = 0
+        self.packets_total = 0
+        self.maps_compared = False
 
     def run(self) -> Report:
         inp = self.inp
@@ -122,7 +129,9 @@ class Verifier:
         self.nondet = nondeterminism_reason(helpers)
         lru = sorted(n for n, t in types.items() if t in K.LRU_TYPES)
 
-        with ExitStack() as stack:
+        self.packets_total = len(packets)
+        # a stop signal waits for a packet boundary: the kernel side is always cleaned up
+        with self.stop.held(), ExitStack() as stack:
             self.fib_reason = self._namespace(stack, packets, fib, helpers, maps_json, types)
             kernel = stack.enter_context(K.KernelProgram(inp.prog, inp.section, maps_json,
                                                          maps_source=inp.maps_path or "MAPS.json"))
@@ -136,7 +145,10 @@ class Verifier:
             watch = LruWatch(lru)
             for n, p in enumerate(self._iterate(packets)):
                 self._packet(n, p, kernel, session, watch, lru)
+                self.packets_done = n + 1
+                self.stop.check()
             self._maps(kernel.dump_maps(), session.dump_maps(), watch)
+            self.maps_compared = True
         return self.report
 
     def _build(self, program):
@@ -179,9 +191,8 @@ class Verifier:
         if not (self.progress and len(packets) >= PROGRESS_MIN_PACKETS):
             yield from packets
             return
-        from rich.progress import Progress
-        from rich.console import Console
-        with Progress(console=Console(stderr=True), transient=True) as bar:
+        from hxdpc.commands.progress import packet_progress
+        with packet_progress() as bar:
             task = bar.add_task("verify", total=len(packets))
             for p in packets:
                 yield p
@@ -232,16 +243,29 @@ def command(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_p
         click.echo(f"error: verify: the Linux kernel cannot be used as the reference here: {reason}", err=True)
         sys.exit(2)
     inp = VerifyInputs(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path)
+    stop = StopSignals()
+    verifier = Verifier(inp, progress=sys.stderr.isatty(), stop=stop)
     try:
-        report = Verifier(inp, progress=sys.stderr.isatty()).run()
+        with stop:
+            report = verifier.run()
     except K.KernelUnavailable as e:
         click.echo(f"error: verify: the Linux kernel cannot be used as the reference here: {e}", err=True)
         sys.exit(2)
+    except Interrupted as e:
+        _print_differences(verifier.report)
+        maps = "maps compared" if verifier.maps_compared else "maps not compared"
+        click.echo(f"verify: interrupted by {e.name} after {verifier.packets_done} of "
+                   f"{verifier.packets_total} packets ({maps})", err=True)
+        sys.exit(e.exit_code)
+    _print_differences(report)
+    click.echo(report.summary())
+    sys.exit(report.exit_code)
+
+
+def _print_differences(report: Report) -> None:
     for note in report.notes:
         click.echo(f"note: {note}")
     for o in report.outcomes:
         if o.status != PASSED:
             for line in o.lines():
                 click.echo(line)
-    click.echo(report.summary())
-    sys.exit(report.exit_code)
