@@ -72,6 +72,17 @@ def target_keys(session, names: list[str]) -> dict[str, set]:
 
 
 # -- what cannot be reproduced ------------------------------------------------------------
+def context_refusal(kernel: K.KernelProgram, kr: K.KernelResult, ifindex: int, queue: int) -> str:
+    """Why the kernel refused this packet for its context alone ('' if it ran, or if the frame
+    itself is what it refused: then the target must refuse it too)."""
+    if kr.error is None or (ifindex, queue) == (1, 0):
+        return ""
+    try:
+        return kernel.context_refusal(ifindex, queue)
+    except OSError:
+        return kr.error if kr.refused_for_context else ""
+
+
 def devmap_ifindexes(maps_json: Optional[dict], types: dict[str, int]) -> set[int]:
     out = set()
     for name, entries in (maps_json or {}).items():
@@ -100,6 +111,7 @@ class Verifier:
         self.executor = executor if executor is not None else make_target(inp.target)
         self.progress = progress
         self.report = Report()
+        self.ran = 0              # packets run on both sides
 
     def run(self) -> Report:
         inp = self.inp
@@ -141,6 +153,8 @@ class Verifier:
             watch = LruWatch(lru)
             for n, p in enumerate(self._iterate(packets)):
                 self._packet(n, p, kernel, session, watch, lru)
+            if packets and not self.ran:
+                self.report.notes.append("no packet ran on either side: the maps are compared as preloaded")
             self._maps(kernel.dump_maps(), session.dump_maps(), watch)
         return self.report
 
@@ -191,17 +205,21 @@ class Verifier:
     def _packet(self, n: int, p, kernel: K.KernelProgram, session, watch: LruWatch, lru: list[str]) -> None:
         index = getattr(p, "index", n)
         ifindex, queue = packet_context(p)
+        item = f"packet {index}"
         kr = kernel.run(bytes(p.data), ifindex, queue)
+        refusal = context_refusal(kernel, kr, ifindex, queue)
+        if refusal:
+            # the program did not run in the kernel: it must not run on the target either,
+            # or the maps would differ by this packet's effects
+            self.report.outcomes.append(Outcome(item, SKIPPED, reason=(
+                f"the kernel cannot give this packet ingress ifindex {ifindex}, rx queue {queue} "
+                f"({refusal}); run on neither side")))
+            return
         tr = session.run(p)
+        self.ran += 1
         if lru:
             watch.update(index, {m: {k.hex() for k in kernel.map_keys(m)} for m in lru},
                          target_keys(session, lru))
-        item = f"packet {index}"
-        if kr.error is not None and kr.refused_for_context:
-            self.report.outcomes.append(Outcome(item, SKIPPED, reason=(
-                f"the kernel cannot give this packet ingress ifindex {ifindex}, rx queue {queue} "
-                f"({kr.error})")))
-            return
         diffs = packet_diffs(Side(kr.action, kr.data, kr.meta, kr.error), target_side(tr))
         status, reason = excuse(diffs, [self.nondet, watch.reason(), self.fib_reason])
         self.report.outcomes.append(Outcome(item, status, diffs, reason))
