@@ -132,7 +132,7 @@ def _program_and_executor(prog: str, section, target: str, executor, clock_mhz: 
 def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None, results=None,
                 out_dir=None, dump_maps=None, events=None, ctx_path=None, clock=None, seed=0,
                 fib_path=None, section=None, clock_mhz=DEFAULT_CLOCK_MHZ, executor=None,
-                progress=None, trace=None) -> Stats:
+                progress=None, trace=None, budget=None) -> Stats:
     """The command as a library call (tests call it directly)."""
     from emulator.runtime import pcapio
     from emulator.runtime.fib import parse_fib
@@ -152,7 +152,7 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
         executor.trace_packets = {trace}
     session = Session(program, executor=executor, maps=maps_json,
                       clock_ns=clock, seed=seed or 0, fib=fib, ctx=ctx, programs=programs,
-                      maps_source=maps_path or "MAPS.json")
+                      maps_source=maps_path or "MAPS.json", budget=budget)
     stats = Stats()
     res_f = _open_out(results)
     ev_f = _open_out(events)
@@ -214,8 +214,11 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
               help="Sephirot's clock frequency")
 @click.option("--trace", type=click.IntRange(min=0), metavar="N",
               help="print Sephirot's pipeline for packet N (0-based), row by row")
+@click.option("--budget", type=click.IntRange(min=1), metavar="N", default=None,
+              help="instructions (Sephirot: rows) each activation may run: the program's run and "
+                   "each bpf_loop callback call (default 1000000; docs/runtime.md)")
 def command(prog, pcap, target, maps_path, results, out_dir, dump_maps, events, stats, stats_json,
-            ctx_path, clock, seed, fib_path, section, clock_mhz, trace):
+            ctx_path, clock, seed, fib_path, section, clock_mhz, trace, budget):
     """Run every packet of a capture through PROG, in order, maps persisting."""
     bar = _progress(pcap)
     t0 = time.perf_counter()
@@ -225,12 +228,12 @@ def command(prog, pcap, target, maps_path, results, out_dir, dump_maps, events, 
                 st = run_emulate(prog, pcap, target=target, maps_path=maps_path, results=results,
                                  out_dir=out_dir, dump_maps=dump_maps, events=events, ctx_path=ctx_path,
                                  clock=clock, seed=seed, fib_path=fib_path, section=section,
-                                 clock_mhz=clock_mhz, progress=bar, trace=trace)
+                                 clock_mhz=clock_mhz, progress=bar, trace=trace, budget=budget)
         else:
             st = run_emulate(prog, pcap, target=target, maps_path=maps_path, results=results,
                              out_dir=out_dir, dump_maps=dump_maps, events=events, ctx_path=ctx_path,
                              clock=clock, seed=seed, fib_path=fib_path, section=section,
-                             clock_mhz=clock_mhz, trace=trace)
+                             clock_mhz=clock_mhz, trace=trace, budget=budget)
     except InputError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

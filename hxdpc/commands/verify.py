@@ -42,6 +42,7 @@ class VerifyInputs:
     clock: Optional[int] = None
     seed: Optional[int] = None
     fib_path: Optional[str] = None
+    budget: Optional[int] = None
 
 
 # -- the target side: emulator.runtime (its Session, its pcap reader) -----------------------
@@ -149,7 +150,8 @@ class Verifier:
             session = session_mod.Session(program, executor=self.executor, maps=maps_json,
                                           clock_ns=inp.clock, seed=inp.seed or 0, fib=target_fib,
                                           ctx=ctx_json, programs=programs,
-                                          maps_source=inp.maps_path or "MAPS.json")
+                                          maps_source=inp.maps_path or "MAPS.json",
+                                          budget=inp.budget)
             watch = LruWatch(lru)
             for n, p in enumerate(self._iterate(packets)):
                 self._packet(n, p, kernel, session, watch, lru)
@@ -244,13 +246,16 @@ class Verifier:
 @click.option("--clock", type=int, help="start of the virtual clock (ns) on the target")
 @click.option("--seed", type=int, help="seed of bpf_get_prandom_u32 on the target")
 @click.option("--fib", "fib_path", type=click.Path(dir_okay=False), help="FIB.json for bpf_fib_lookup")
-def command(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path):
+@click.option("--budget", type=click.IntRange(min=1), metavar="N", default=None,
+              help="instructions (Sephirot: rows) each activation may run on the target: the "
+                   "program's run and each bpf_loop callback call (default 1000000; docs/runtime.md)")
+def command(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path, budget):
     """Run PROG in the Linux kernel (BPF_PROG_TEST_RUN) and on a target; report differences."""
     reason = K.kernel_unavailable_reason()
     if reason:
         click.echo(f"error: verify: the Linux kernel cannot be used as the reference here: {reason}", err=True)
         sys.exit(2)
-    inp = VerifyInputs(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path)
+    inp = VerifyInputs(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path, budget)
     try:
         report = Verifier(inp, progress=sys.stderr.isatty()).run()
     except K.KernelUnavailable as e:
