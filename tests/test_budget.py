@@ -95,3 +95,15 @@ def test_verify_bpf_loop_beyond_the_budget_in_all(tmp_path, target):
                                     "--target", target, "--budget", "1000"])
     assert res.exit_code == 0, res.output
     assert res.output.strip().splitlines()[-1] == "1 passed, 0 failed, 0 skipped"
+
+
+def test_interp_and_fast_agree_at_every_budget():
+    """Where the budget ends (main or callback), the error's pc and the steps reported."""
+    for callback, tail in (("mov %r0, 0\nadd %r0, 1\nadd %r0, -1\nexit\n", "exit"),
+                           ("mov %r0, 0\nja -1\n", "exit"),
+                           ("mov %r0, 0\nexit\n", "ja -6")):
+        prog = _program(callback, tail)
+        for budget in range(1, 12):
+            a, b = _run(prog, "interp", budget), _run(prog, "fast", budget)
+            assert (a.action, a.error, a.extra["steps"]) == (b.action, b.error, b.extra["steps"]), \
+                (callback, tail, budget)
