@@ -1002,11 +1002,15 @@ class _State:
         # empty caches (its code refills them from env.mem)
         self.pc = _NO_PLAIN
         self.hc = _NO_HOOK
-        saved = self.depth
+        saved, steps = self.depth, self.n
+        self.n = 0          # a callback invocation has a budget of its own (interpreter.py)
         try:
             return comp.fn(idx, a[0], a[1], a[2], a[3], a[4], frame_top(depth), depth, self)
+        except BaseException as e:
+            e.outer_steps = steps       # what the run reports: its caller's count (the outermost wins)
+            raise
         finally:
-            self.depth = saved
+            self.depth, self.n = saved, steps
 
     # --- entry for interpreter.execute()
     def start(self, program: Program, stack: Region, r1: int, budget: int) -> int:
@@ -1066,8 +1070,14 @@ class _State:
             if tb.tb_frame.f_code.co_filename.startswith("<fastpath "):
                 inner = tb
             tb = tb.tb_next
+        if getattr(e, "outer_steps", None) is not None:
+            self.n = e.outer_steps      # it ended inside a callback: the run's count is its caller's
+            tb_steps_known = True
+        else:
+            tb_steps_known = False
         if getattr(e, "steps", None) is not None:
-            self.n = e.steps
+            if not tb_steps_known:
+                self.n = e.steps
             return
         if inner is None:
             return
@@ -1076,8 +1086,9 @@ class _State:
         if info is None:
             return
         self._slot, k = info
-        n_local = inner.tb_frame.f_locals.get("n", self.n)
-        self.n = max(self.n, n_local + k)
+        if not tb_steps_known:
+            n_local = inner.tb_frame.f_locals.get("n", self.n)
+            self.n = max(self.n, n_local + k)
 
 
 class FastPath:

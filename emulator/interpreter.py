@@ -32,6 +32,13 @@ from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, OpSpec, alu, atomic, 
 from isa.program import Program
 
 DEFAULT_BUDGET = 1_000_000
+# The budget rule (docs/runtime.md "The instruction budget"): the budget bounds each
+# activation on its own: the program's run (tail calls included) and every bpf_loop callback
+# invocation.  A callback's instructions are not charged to its caller, whose bpf_loop call
+# costs one instruction: the kernel bounds bpf_loop at 1 << 23 iterations and its verifier
+# bounds each callback, so a program the kernel runs to completion completes here, while an
+# activation that runs away still ends after `budget` instructions.  RunResult.steps counts
+# the instructions charged to the run (the entry activation).
 STACK_BYTES = layout.STACK_SIZE * layout.MAX_CALL_FRAMES
 STACK_BASE = layout.STACK_TOP - STACK_BYTES
 _ZERO_STACK = bytes(STACK_BYTES)
@@ -240,11 +247,12 @@ class InterpRun:
         for k, a in enumerate(args[:5]):
             regs[1 + k] = a & M64
         regs[10] = frame_top(depth)
-        saved = self.depth
+        saved, steps = self.depth, self.steps
+        self.steps = 0              # a callback invocation has a budget of its own (CALLBACK_BUDGET)
         try:
             return self.loop(Activation(code, regs, depth, []), idx)
         finally:
-            self.depth = saved
+            self.depth, self.steps = saved, steps
 
     def loop(self, act: Activation, pc: int) -> int:
         code = act.code

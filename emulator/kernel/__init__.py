@@ -164,6 +164,49 @@ def object_map_types(path: str) -> dict[str, int]:
         L.bpf_object__close(obj)
 
 
+def _refusal(err: int, n: int, ifindex: int, queue: int) -> str:
+    text = f"{errno_mod.errorcode.get(err, err)}: {os.strerror(err)}"
+    if err == errno_mod.EINVAL and n < ETH_HLEN:
+        return f"{text} (the test-run needs at least {ETH_HLEN} bytes, got {n})"
+    if err == errno_mod.ENODEV:
+        return f"{text} (no device with ingress ifindex {ifindex})"
+    if err == errno_mod.EINVAL and n >= ETH_HLEN and (queue or ifindex != 1):
+        return f"{text} (ingress ifindex {ifindex} has no rx queue {queue}, or the frame is invalid)"
+    return text
+
+
+def test_run(prog_fd: int, data: bytes, ingress_ifindex: int = 1, rx_queue_index: int = 0,
+             repeat: int = 1) -> KernelResult:
+    """One BPF_PROG_TEST_RUN of an XDP program fd with this frame and packet context."""
+    L = lb.lib()
+    n = len(data)
+    din = ctypes.create_string_buffer(bytes(data), max(n, 1))
+    ctx_in = lb.XdpMd(0, n, 0, ingress_ifindex, rx_queue_index, 0)
+    out_size = n + 4096 + 512
+    for _ in range(2):
+        dout = ctypes.create_string_buffer(out_size)
+        ctx_out = lb.XdpMd()
+        opts = lb.TestRunOpts(sz=ctypes.sizeof(lb.TestRunOpts),
+                              data_in=ctypes.cast(din, ctypes.c_void_p).value,
+                              data_out=ctypes.cast(dout, ctypes.c_void_p).value,
+                              data_size_in=n, data_size_out=out_size,
+                              ctx_in=ctypes.addressof(ctx_in), ctx_out=ctypes.addressof(ctx_out),
+                              ctx_size_in=ctypes.sizeof(lb.XdpMd),
+                              ctx_size_out=ctypes.sizeof(lb.XdpMd), repeat=repeat)
+        rc = L.bpf_prog_test_run_opts(prog_fd, ctypes.byref(opts))
+        err = ctypes.get_errno() if rc < 0 else 0
+        if err == errno_mod.ENOSPC and opts.data_size_out > out_size:
+            out_size = opts.data_size_out
+            continue
+        break
+    if rc < 0:
+        return KernelResult(None, b"", error=_refusal(err, n, ingress_ifindex, rx_queue_index), errno=err)
+    total = opts.data_size_out
+    meta_len = ctx_out.data
+    raw = dout.raw[:total]
+    return KernelResult(opts.retval, raw[meta_len:], raw[:meta_len], opts.duration)
+
+
 class KernelProgram:
     """One ELF object loaded into the running kernel, its XDP program ready to test-run."""
 
@@ -183,6 +226,7 @@ class KernelProgram:
         self.prog_ids: dict[int, str] = {}
         self.maps: dict[str, KernelMap] = {}
         self._raw = None
+        self._probe = None
         obj = self._lib.bpf_object__open_file(self.path.encode(), None)
         try:
             if obj:
@@ -388,44 +432,15 @@ class KernelProgram:
     def run(self, data: bytes, ingress_ifindex: int = 1, rx_queue_index: int = 0,
             repeat: int = 1) -> KernelResult:
         """One BPF_PROG_TEST_RUN of the packet; maps keep what the program did to them."""
-        n = len(data)
-        din = ctypes.create_string_buffer(bytes(data), max(n, 1))
-        ctx_in = lb.XdpMd(0, n, 0, ingress_ifindex, rx_queue_index, 0)
-        out_size = n + 4096 + 512
-        for _ in range(2):
-            dout = ctypes.create_string_buffer(out_size)
-            ctx_out = lb.XdpMd()
-            opts = lb.TestRunOpts(sz=ctypes.sizeof(lb.TestRunOpts),
-                                  data_in=ctypes.cast(din, ctypes.c_void_p).value,
-                                  data_out=ctypes.cast(dout, ctypes.c_void_p).value,
-                                  data_size_in=n, data_size_out=out_size,
-                                  ctx_in=ctypes.addressof(ctx_in), ctx_out=ctypes.addressof(ctx_out),
-                                  ctx_size_in=ctypes.sizeof(lb.XdpMd),
-                                  ctx_size_out=ctypes.sizeof(lb.XdpMd), repeat=repeat)
-            rc = self._lib.bpf_prog_test_run_opts(self.prog_fd, ctypes.byref(opts))
-            err = ctypes.get_errno() if rc < 0 else 0
-            if err == errno_mod.ENOSPC and opts.data_size_out > out_size:
-                out_size = opts.data_size_out
-                continue
-            break
-        if rc < 0:
-            return KernelResult(None, b"", error=self._refusal(err, n, ingress_ifindex, rx_queue_index),
-                                errno=err)
-        total = opts.data_size_out
-        meta_len = ctx_out.data
-        raw = dout.raw[:total]
-        return KernelResult(opts.retval, raw[meta_len:], raw[:meta_len], opts.duration)
+        return test_run(self.prog_fd, data, ingress_ifindex, rx_queue_index, repeat)
 
-    @staticmethod
-    def _refusal(err: int, n: int, ifindex: int, queue: int) -> str:
-        text = f"{errno_mod.errorcode.get(err, err)}: {os.strerror(err)}"
-        if err == errno_mod.EINVAL and n < ETH_HLEN:
-            return f"{text} (the test-run needs at least {ETH_HLEN} bytes, got {n})"
-        if err == errno_mod.ENODEV:
-            return f"{text} (no device with ingress ifindex {ifindex})"
-        if err == errno_mod.EINVAL and n >= ETH_HLEN and (queue or ifindex != 1):
-            return f"{text} (ingress ifindex {ifindex} has no rx queue {queue}, or the frame is invalid)"
-        return text
+    def context_refusal(self, ingress_ifindex: int, rx_queue_index: int) -> str:
+        """Why the test-run cannot give a packet this context here ('' when it can): asked
+        of the kernel itself with a program of its own, so that this object's maps see nothing."""
+        if self._probe is None:
+            from emulator.kernel.probe import ContextProbe
+            self._probe = ContextProbe()
+        return self._probe.refusal(ingress_ifindex, rx_queue_index)
 
     def run_many(self, packets: Iterable, repeat: int = 100) -> list[float]:
         """Per-packet kernel ns (the test-run's own average over `repeat` runs): benchmarks.
@@ -503,6 +518,9 @@ class KernelProgram:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+        if getattr(self, "_probe", None) is not None:
+            self._probe.close()
+            self._probe = None
         if self._old_affinity is not None:
             os.sched_setaffinity(0, self._old_affinity)
             self._old_affinity = None

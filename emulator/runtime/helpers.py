@@ -9,14 +9,13 @@ docs/runtime.md.
 """
 from __future__ import annotations
 
-import ipaddress
-import re
 import struct
 from typing import Callable
 
 from emulator.runtime.env import TailCall
 from emulator.runtime.memory import Fault
 from emulator.runtime import maps as M
+from emulator.runtime import printk
 from emulator.runtime.fib import PARAMS_SIZE
 from isa.errors import InputError
 from isa.opcodes import M32, M64
@@ -29,7 +28,6 @@ BPF_MAX_LOOPS = 8 * 1024 * 1024
 BPF_F_INDEX_MASK, BPF_F_CURRENT_CPU, BPF_F_CTXLEN_MASK = 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFF << 32
 BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS = 1 << 3, 1 << 4
 BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP = 1, 2
-MAX_BPRINTF_BUF = 1024
 
 # helper names by number (__BPF_FUNC_MAPPER order), for messages
 NAMES = """unspec map_lookup_elem map_update_elem map_delete_elem probe_read ktime_get_ns trace_printk
@@ -343,83 +341,28 @@ def ringbuf_discard(env, a, caller) -> int:
 
 # ---------------------------------------------------------------- trace_printk
 
-_CONV = re.compile(r"%([-+ 0]*)([1-9][0-9]*)?(p[A-Za-z0-9]*|s|c|ll[diuxX]|l[diuxX]|[diuxX]|%)")
-
-
-def _cstring(env, addr: int, limit: int) -> bytes:
-    out = bytearray()
-    try:
-        while len(out) < limit:
-            b = env.mem.read(addr + len(out), 1)
-            if b == b"\0":
-                break
-            out += b
-    except Fault:
-        return b""
-    return bytes(out)
-
-
-def format_printk(env, fmt: str, args: list[int]) -> str | int:
-    """bpf_bprintf_prepare + bstr_printf for the conversions BPF allows; -EINVAL otherwise."""
-    out, pos, used = [], 0, 0
-    for mt in _CONV.finditer(fmt):
-        out.append(fmt[pos:mt.start()])
-        pos = mt.end()
-        flags, width, conv = mt.group(1), mt.group(2) or "", mt.group(3)
-        if conv == "%":
-            out.append("%")
-            continue
-        if used >= 3:
-            return -EINVAL
-        v = args[used] & M64
-        used += 1
-        spec = "%" + flags + width
-        if conv[0] == "p":
-            if conv in ("pI4", "pi4"):
-                raw = env.mem.read(v, 4)
-                text = ".".join(f"{b:03d}" if conv == "pi4" else str(b) for b in raw)
-            elif conv in ("pI6", "pi6", "pI6c"):
-                raw = env.mem.read(v, 16)
-                if conv == "pI6c":
-                    text = str(ipaddress.IPv6Address(raw))
-                else:
-                    text = (":" if conv == "pI6" else "").join(raw[i:i + 2].hex() for i in range(0, 16, 2))
-            elif conv in ("p", "px", "pK"):
-                text = f"{v:016x}" if conv == "px" else ("0000000000000000" if conv == "pK" else f"0x{v:x}")
-            else:
-                return -EINVAL
-            out.append((spec + "s") % text)
-        elif conv == "s":
-            out.append((spec + "s") % _cstring(env, v, MAX_BPRINTF_BUF).decode("latin-1"))
-        elif conv == "c":
-            out.append((spec + "c") % chr(v & 0xFF))
-        else:
-            c = conv[-1]
-            bits = 32 if len(conv) == 1 else 64
-            x = v & ((1 << bits) - 1)
-            if c in "di" and x >> (bits - 1):
-                x -= 1 << bits
-            out.append((spec + ("d" if c in "diu" else c)) % x)
-    if "%" in fmt[pos:]:
-        return -EINVAL
-    out.append(fmt[pos:])
-    return "".join(out)
+def _reader(env):
+    """(addr, n) -> bytes, None where the memory faults (copy_from_kernel_nofault)."""
+    def read(addr: int, n: int):
+        try:
+            return env.mem.read(addr & M64, n)
+        except Fault:
+            return None
+    return read
 
 
 def trace_printk(env, a, caller) -> int:
+    """bpf_trace_printk: the kernel's format rules and return value (emulator/runtime/printk.py)."""
     size = a[1] & M32
     raw = env.mem.read(a[0], size) if size else b""
     nul = raw.find(b"\0")
     if nul < 0:
         return -EINVAL
-    fmt = raw[:nul]
-    if any(b > 127 or (b < 32 and chr(b) not in " \t\n\r\v\f") for b in fmt):
-        return -EINVAL
-    text = format_printk(env, fmt.decode("ascii"), [a[2], a[3], a[4]])
-    if isinstance(text, int):
-        return text
-    env.event({"type": "trace_printk", "text": text[:MAX_BPRINTF_BUF - 1]})
-    return len(text.encode("latin-1"))          # bstr_printf: the length it would have written
+    printed = printk.bprintf(raw[:nul], [a[2], a[3], a[4]], _reader(env))
+    if isinstance(printed, int):
+        return printed
+    env.event({"type": "trace_printk", "text": printed.text.split(b"\0")[0].decode("latin-1")})
+    return printed.length
 
 
 # ---------------------------------------------------------------- the table

@@ -25,6 +25,8 @@ from isa.uapi import XDP_REDIRECT
 
 _HELPERS = H.HELPERS
 MAX_FRAME = MAX_LINEAR + MAX_FRAGS * PAGE_SIZE    # check_frame's bounds
+BUDGET_ERRORS = ("instruction budget of ", "row budget of ")
+BUDGET_HINT = " (the budget bounds each activation; raise it with --budget N)"
 
 
 class XdpEnv(Env):
@@ -252,6 +254,8 @@ class Session:
                 if m.evictions != before:
                     self.lru_first_eviction.setdefault(m.name, index)
         error = rr.error
+        if error is not None and error.startswith(BUDGET_ERRORS):
+            error += BUDGET_HINT
         if error is None:
             action = rr.r0 & 0xFFFFFFFF
             redirect = None

@@ -178,7 +178,7 @@ def _program_and_executor(prog: str, section, target: T.Target, options: T.Build
 def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None, results=None,
                 out_dir=None, dump_maps=None, events=None, ctx_path=None, clock=None, seed=0,
                 fib_path=None, section=None, clock_mhz=DEFAULT_CLOCK_MHZ, progress=None,
-                trace=None, stop=None) -> Stats:
+                trace=None, stop=None, budget=None) -> Stats:
     """The command as a library call (tests call it directly).
 
     `stop` (interrupt.StopSignals) makes SIGINT/SIGTERM stop the run between packets: every
@@ -204,7 +204,7 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
         raise InputError("--trace", f"the {target} target has no pipeline trace (use --target {tracing})")
     session = Session(program, executor=executor, maps=maps_json,
                       clock_ns=clock, seed=seed or 0, fib=fib, ctx=ctx, programs=programs,
-                      maps_source=maps_path or "MAPS.json")
+                      maps_source=maps_path or "MAPS.json", budget=budget)
     executor = session.executor
     if trace is not None:
         executor.trace_packets = {trace}
@@ -297,15 +297,18 @@ def _close_all(outputs) -> None:
               help="Sephirot's clock frequency")
 @click.option("--trace", type=click.IntRange(min=0), metavar="N",
               help="print Sephirot's pipeline for packet N (0-based), row by row")
+@click.option("--budget", type=click.IntRange(min=1), metavar="N", default=None,
+              help="instructions (Sephirot: rows) each activation may run: the program's run and "
+                   "each bpf_loop callback call (default 1000000; docs/runtime.md)")
 def command(prog, pcap, target, maps_path, results, out_dir, dump_maps, events, stats, stats_json,
-            ctx_path, clock, seed, fib_path, section, clock_mhz, trace):
+            ctx_path, clock, seed, fib_path, section, clock_mhz, trace, budget):
     """Run every packet of a capture through PROG, in order, maps persisting."""
     emulate_io(prog, pcap, maps_path, ctx_path, fib_path, results, out_dir, dump_maps, events, stats_json)
     bar = _progress(pcap)
     t0 = time.perf_counter()
     args = dict(target=target, maps_path=maps_path, results=results, out_dir=out_dir,
                 dump_maps=dump_maps, events=events, ctx_path=ctx_path, clock=clock, seed=seed,
-                fib_path=fib_path, section=section, clock_mhz=clock_mhz, trace=trace)
+                fib_path=fib_path, section=section, clock_mhz=clock_mhz, trace=trace, budget=budget)
     try:
         with StopSignals() as stop:
             if bar is not None:

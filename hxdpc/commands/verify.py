@@ -40,6 +40,7 @@ class VerifyInputs:
     clock: Optional[int] = None
     seed: Optional[int] = None
     fib_path: Optional[str] = None
+    budget: Optional[int] = None
 
 
 # -- the target side: emulator.runtime (its Session, its pcap reader) -----------------------
@@ -70,6 +71,17 @@ def target_keys(session, names: list[str]) -> dict[str, set]:
 
 
 # -- what cannot be reproduced ------------------------------------------------------------
+def context_refusal(kernel: K.KernelProgram, kr: K.KernelResult, ifindex: int, queue: int) -> str:
+    """Why the kernel refused this packet for its context alone ('' if it ran, or if the frame
+    itself is what it refused: then the target must refuse it too)."""
+    if kr.error is None or (ifindex, queue) == (1, 0):
+        return ""
+    try:
+        return kernel.context_refusal(ifindex, queue)
+    except OSError:
+        return kr.error if kr.refused_for_context else ""
+
+
 def devmap_ifindexes(maps_json: Optional[dict], types: dict[str, int]) -> set[int]:
     out = set()
     for name, entries in (maps_json or {}).items():
@@ -101,6 +113,7 @@ class Verifier:
         self.packets_done = 0
         self.packets_total = 0
         self.maps_compared = False
+        self.ran = 0              # packets run on both sides
 
     def run(self) -> Report:
         inp = self.inp
@@ -141,12 +154,15 @@ class Verifier:
             session = session_mod.Session(program, executor=self._build, maps=maps_json,
                                           clock_ns=inp.clock, seed=inp.seed or 0, fib=target_fib,
                                           ctx=ctx_json, programs=programs,
-                                          maps_source=inp.maps_path or "MAPS.json")
+                                          maps_source=inp.maps_path or "MAPS.json",
+                                          budget=inp.budget)
             watch = LruWatch(lru)
             for n, p in enumerate(self._iterate(packets)):
                 self._packet(n, p, kernel, session, watch, lru)
                 self.packets_done = n + 1
                 self.stop.check()
+            if packets and not self.ran:
+                self.report.notes.append("no packet ran on either side: the maps are compared as preloaded")
             self._maps(kernel.dump_maps(), session.dump_maps(), watch)
             self.maps_compared = True
         return self.report
@@ -201,17 +217,21 @@ class Verifier:
     def _packet(self, n: int, p, kernel: K.KernelProgram, session, watch: LruWatch, lru: list[str]) -> None:
         index = getattr(p, "index", n)
         ifindex, queue = packet_context(p)
+        item = f"packet {index}"
         kr = kernel.run(bytes(p.data), ifindex, queue)
+        refusal = context_refusal(kernel, kr, ifindex, queue)
+        if refusal:
+            # the program did not run in the kernel: it must not run on the target either,
+            # or the maps would differ by this packet's effects
+            self.report.outcomes.append(Outcome(item, SKIPPED, reason=(
+                f"the kernel cannot give this packet ingress ifindex {ifindex}, rx queue {queue} "
+                f"({refusal}); run on neither side")))
+            return
         tr = session.run(p)
+        self.ran += 1
         if lru:
             watch.update(index, {m: {k.hex() for k in kernel.map_keys(m)} for m in lru},
                          target_keys(session, lru))
-        item = f"packet {index}"
-        if kr.error is not None and kr.refused_for_context:
-            self.report.outcomes.append(Outcome(item, SKIPPED, reason=(
-                f"the kernel cannot give this packet ingress ifindex {ifindex}, rx queue {queue} "
-                f"({kr.error})")))
-            return
         diffs = packet_diffs(Side(kr.action, kr.data, kr.meta, kr.error), target_side(tr))
         status, reason = excuse(diffs, [self.nondet, watch.reason(), self.fib_reason])
         self.report.outcomes.append(Outcome(item, status, diffs, reason))
@@ -236,13 +256,16 @@ class Verifier:
 @click.option("--clock", type=int, help="start of the virtual clock (ns) on the target")
 @click.option("--seed", type=int, help="seed of bpf_get_prandom_u32 on the target")
 @click.option("--fib", "fib_path", type=click.Path(dir_okay=False), help="FIB.json for bpf_fib_lookup")
-def command(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path):
+@click.option("--budget", type=click.IntRange(min=1), metavar="N", default=None,
+              help="instructions (Sephirot: rows) each activation may run on the target: the "
+                   "program's run and each bpf_loop callback call (default 1000000; docs/runtime.md)")
+def command(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path, budget):
     """Run PROG in the Linux kernel (BPF_PROG_TEST_RUN) and on a target; report differences."""
     reason = K.kernel_unavailable_reason()
     if reason:
         click.echo(f"error: verify: the Linux kernel cannot be used as the reference here: {reason}", err=True)
         sys.exit(2)
-    inp = VerifyInputs(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path)
+    inp = VerifyInputs(prog, pcap, maps_path, target, section, ctx_path, clock, seed, fib_path, budget)
     stop = StopSignals()
     verifier = Verifier(inp, progress=sys.stderr.isatty(), stop=stop)
     try:
