@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 from emulator import layout
 from emulator.env import Env, Executor, ProgramExit
-from emulator.interpreter import DEFAULT_BUDGET
+from emulator.interp.interpreter import DEFAULT_BUDGET
 from emulator.memory import Region
 from hxdpc.errors import InputError
 from isa.insn import Insn, encode
@@ -246,12 +246,12 @@ def run_all(tests: list[ConformanceTest], targets: dict[str, Factory],
 # ---------------------------------------------------------------- targets
 
 def _interp(program: Program) -> Executor:
-    from emulator.interpreter import Interpreter
+    from emulator.interp.interpreter import Interpreter
     return Interpreter(program)
 
 
 def _fast(program: Program) -> Executor:
-    from emulator.fastpath import FastPath
+    from emulator.interp.fastpath import FastPath
     return FastPath(program)
 
 

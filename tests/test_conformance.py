@@ -10,8 +10,8 @@ from conftest import CONFORMANCE_DIR, needs_shared
 from emulator import conformance, layout
 from emulator.conformance import ConformanceEnv, ConformanceTest, parse, run_test
 from emulator.env import ProgramExit
-from emulator.fastpath import FastPath
-from emulator.interpreter import Interpreter
+from emulator.interp.fastpath import FastPath
+from emulator.interp.interpreter import Interpreter
 from hxdpc.cli import main
 from hxdpc.errors import InputError
 

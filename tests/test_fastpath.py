@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from emulator import layout
 from emulator.env import Env, ProgramExit, TailCall
-from emulator.fastpath import FastPath, alu_expr, cond_expr
-from emulator.interpreter import Interpreter
+from emulator.interp.fastpath import FastPath, alu_expr, cond_expr
+from emulator.interp.interpreter import Interpreter
 from emulator.memory import Fault, Memory, Region, RegionHook
 from isa.asm import assemble
 from isa.insn import Insn
@@ -255,8 +255,8 @@ def test_loop_free_join_points_are_duplicated_not_dispatched():
 
 
 def test_budget_checks_sit_where_cycles_pass():
-    from emulator.fastpath import _cut_points, _reach, _successors
-    from emulator.interpreter import decode_program
+    from emulator.interp.fastpath import _cut_points, _reach, _successors
+    from emulator.interp.interpreter import decode_program
 
     def plan(text):
         code = decode_program(Program("t", assemble(text)))
@@ -532,7 +532,7 @@ def test_sample_programs_agree_with_the_interpreter():
 
 
 def test_falls_back_to_the_interpreter_when_python_cannot_compile(monkeypatch):
-    import emulator.fastpath as fastpath
+    import emulator.interp.fastpath as fastpath
 
     def refuse(code, extra=frozenset()):
         raise SyntaxError("too many statically nested blocks")
@@ -571,7 +571,7 @@ class RegionEnv(FuzzEnv):
 
 def _slow_loads(monkeypatch):
     """Count the generated code's slow loads (st.ld: a cache miss)."""
-    import emulator.fastpath as fastpath
+    import emulator.interp.fastpath as fastpath
     calls = []
     real = fastpath._State.ld
 

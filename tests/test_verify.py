@@ -14,7 +14,7 @@ from test_kernel import build_progs, eth, ipv4
 
 try:
     from emulator.runtime import pcapio, session  # noqa: F401  (the target side, by H4)
-    from emulator import interpreter  # noqa: F401
+    from emulator.interp import interpreter  # noqa: F401
     RUNTIME = ""
 except ImportError as e:            # only while the runtime is being written
     RUNTIME = f"the runtime is not importable yet ({e})"

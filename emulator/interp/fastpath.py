@@ -1,6 +1,6 @@
 """The fast executor: each program becomes one generated Python function.
 
-Same interface and results as the reference interpreter (emulator.interpreter), checked
+Same interface and results as the reference interpreter (emulator.interp.interpreter), checked
 instruction for instruction by tests; only the speed differs.  How (docs/interpreter.md):
 - the code is one ``while True:`` loop with a binary-search dispatch on ``bb``, the
   instruction index of a label (entry, jump and call targets, return points); each label
@@ -37,9 +37,10 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from emulator import interpreter, layout
+from emulator import layout
+from emulator.interp import interpreter
 from emulator.env import Env, ProgramExit, RunResult, TailCall
-from emulator.interpreter import (DEFAULT_BUDGET, STACK_BASE, DecodeCache, Decoded,
+from emulator.interp.interpreter import (DEFAULT_BUDGET, STACK_BASE, DecodeCache, Decoded,
                                   Stop, callback_index, decode_program, frame_top, new_stack,
                                   packet_bounds)
 from emulator.memory import Fault, Memory, Region

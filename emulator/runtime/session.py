@@ -147,10 +147,10 @@ def make_executor(kind, program: Program):
     if not isinstance(kind, str):
         return kind
     if kind == "interp":
-        from emulator.interpreter import Interpreter
+        from emulator.interp.interpreter import Interpreter
         return Interpreter(program)
     if kind == "fast":
-        from emulator import fastpath
+        from emulator.interp import fastpath
         if hasattr(fastpath, "FastPath"):
             return fastpath.FastPath(program)
         return fastpath.make_executor(program)

@@ -25,7 +25,7 @@ cycle figure (tests/test_sephirot_fast.py checks both agree).  How:
   helper latencies that depend only on the image (do_call's bookkeeping inline), the exit's
   cycle (exit_cycle inline), stalls added to the stall dict directly;
 - ALU and branch expressions are those of the interpreter's fast path
-  (emulator.fastpath.alu_expr / cond_expr); the rarer operations call isa.opcodes.
+  (emulator.interp.fastpath.alu_expr / cond_expr); the rarer operations call isa.opcodes.
 A block that could cross the row budget runs on the core engine instead (exact budget).
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Optional
 
 from emulator import layout
 from emulator.env import ProgramExit
-from emulator.fastpath import alu_expr, cond_expr
+from emulator.interp.fastpath import alu_expr, cond_expr
 from emulator.memory import Fault
 from emulator.sephirot.core import (NO_CALLBACKS, End, Stop, bounds_ctx, bounds_fail, do_call, exit_cycle,
                                     run_core)
@@ -60,7 +60,7 @@ KEEPS_PACKET = frozenset({H_MAP_LOOKUP, H_MAP_UPDATE, H_MAP_DELETE, 5, 6, 7, 8, 
                           H_REDIRECT_MAP, 125, 160, 208})
 
 try:    # helper number -> f(args, caller) -> r0 & M64 for one env (the runtime's helper_fn)
-    from emulator.fastpath import _HelperTable as HelperTable
+    from emulator.interp.fastpath import _HelperTable as HelperTable
 except ImportError:     # pragma: no cover - the interpreter's table moved: env.helper each time
     class HelperTable(dict):
         def __init__(self, env):

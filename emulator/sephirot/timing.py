@@ -98,7 +98,7 @@ class Timing:
     # ---- watchdog ----
     max_rows: int = 1_000_000
     """[est] rows executed per packet before the emulator stops a run (the interpreter's
-    instruction budget, emulator.interpreter.DEFAULT_BUDGET, in rows)."""
+    instruction budget, emulator.interp.interpreter.DEFAULT_BUDGET, in rows)."""
 
     def with_(self, **kw) -> "Timing":
         return replace(self, **kw)
