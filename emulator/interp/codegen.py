@@ -180,7 +180,7 @@ class Generator(MemoryEmitter):
     def generate(self) -> str:
         self.cur = None
         self.emit(0, "def fn(bb, r1, r2, r3, r4, r5, r10, depth, st):")
-        self.emit(1, "n = st.n; budget = st.budget; S = st.stack")
+        self.emit(1, "n = st.steps; budget = st.budget; S = st.stack")
         self.emit(1, "r0 = r6 = r7 = r8 = r9 = 0")
         self.emit(1, "W = Q = None; WB = QB = 1; WE = QE = 0; P, PB, PE, PW = st.rc.plain; HK, HB, HE = st.rc.hook")
         if self.n and self.lddw_keys:
@@ -330,13 +330,13 @@ class Generator(MemoryEmitter):
         self._goto(i, ind + 1)
 
     def _helper(self, i: int, num: str, ind: int) -> None:
-        self.emit(ind, f"st.n = n + {self.k}; st.depth = depth; _mv = MV.version")
+        self.emit(ind, f"st.steps = n + {self.k}; st.depth = depth; _mv = MV.version")
         if num.isdigit():     # a known helper: its function, looked up once per env (st.hf)
             self.emit(ind, f"r0 = st.hf[{num}]((r1, r2, r3, r4, r5), st)")
         else:
             self.emit(ind, f"r0 = st.helper({num}, (r1, r2, r3, r4, r5), st) & M64")
         self.ctx_regs.discard(0)
-        self.emit(ind, "n = st.n")
+        self.emit(ind, "n = st.steps")
         self.emit(ind, "if MV.version != _mv: PB = WB = HB = QB = 1; PE = WE = HE = QE = 0")   # regions changed
         if num.isdigit() and returns_pointer(int(num)):     # r0 is read next: its region
             self.emit(ind, "if r0: Q, QB, QE = P, PB, PE; P, PB, PE, PW, W, WB, WE = st.at(r0)")
@@ -372,7 +372,7 @@ class Generator(MemoryEmitter):
             self.emit(ind + 1, "bb, r6, r7, r8, r9, r10 = frames.pop()")
             self.emit(ind + 1, "depth -= 1")
             self.emit(ind + 1, "continue")
-        self.emit(ind, "st.n = n")
+        self.emit(ind, "st.steps = n")
         self.emit(ind, "return r0")
 
     def k_exit(self, i, ins, spec, ind):
@@ -384,7 +384,7 @@ class Generator(MemoryEmitter):
 
     def k_bounds(self, i, ins, spec, ind):
         self.emit(ind, "_d, _e = st.bounds()")
-        self.emit(ind, f"if _d + {ins.imm} > _e: st.n = n + {self.k}; raise ProgramExit({_h(ins.off & M64)})")
+        self.emit(ind, f"if _d + {ins.imm} > _e: st.steps = n + {self.k}; raise ProgramExit({_h(ins.off & M64)})")
 
     def k_nop(self, i, ins, spec, ind):
         self.emit(ind, "pass")
@@ -415,7 +415,7 @@ def compile_program(code: Decoded, extra_labels: frozenset = frozenset()) -> Com
 
 
 def _interpret(bb, r1, r2, r3, r4, r5, r10, depth, st):
-    return st.finish(bb, st.n, depth, (), (0, r1, r2, r3, r4, r5, 0, 0, 0, 0, r10))
+    return st.finish(bb, st.steps, depth, (), (0, r1, r2, r3, r4, r5, 0, 0, 0, 0, r10))
 
 
 def interpreted(code: Decoded) -> Compiled:

@@ -68,7 +68,7 @@ def _lddw_constant(env: Env) -> bool:
 
 class _State:
     """What generated code reads from its `st` argument; also the helpers' `Caller`."""
-    __slots__ = ("fp", "env", "mem", "budget", "n", "depth", "ctx", "stack", "helper", "compiled",
+    __slots__ = ("fp", "env", "mem", "budget", "steps", "depth", "ctx", "stack", "helper", "compiled",
                  "cacheable", "_slot", "rc", "region", "clear", "hf", "vm", "lv", "lvs",
                  "lddw_const", "lv_prog")
 
@@ -84,11 +84,12 @@ class _State:
         self.lv_prog: Optional[Program] = None     # the program self.lv was last made for
         self.region = new_stack()       # the stack, kept from run to run
         self.clear = zeroer(self.region)
+        self.steps = 0
 
     def prepare(self, env: Env, budget: int) -> "_State":
         """Ready for a run on `env` (a state is reused from run to run)."""
         self.budget = budget
-        self.n = 0
+        self.steps = 0
         self.depth = 0
         if env is not self.env or env.mem is not self.mem:
             self.env = env
@@ -102,10 +103,6 @@ class _State:
             self.lv_prog = None
             self.rc.forget()
         return self
-
-    @property
-    def steps(self) -> int:
-        return self.n
 
     # --- called by generated code
     def finish(self, pc: int, n: int, depth: int, frames, regs: tuple) -> int:
@@ -123,7 +120,7 @@ class _State:
         except (Stop, ProgramExit, TailCall) as e:
             e.steps = irun.steps
             raise
-        self.n = irun.steps
+        self.steps = irun.steps
         return r0
 
     def ld(self, a: int, size: int, P, PB, PE, PW, HK, HB, HE, W, WB, WE):
@@ -222,7 +219,13 @@ class _State:
         self.ctx = r1
         self.depth = 0
         if self.cacheable:
-            self.rc.start(self.mem, r1)
+            rc = self.rc
+            seen = rc.seen     # EntryCaches.reusable and its caches, inline (once per packet)
+            if self.mem.version == seen[0] + 2 and r1 == seen[1] and rc.first is seen[2]:
+                rc.hook = seen[3]
+                rc.plain = seen[4]
+            else:
+                rc.start(self.mem, r1)
         else:
             self.rc.empty()
         try:
@@ -255,7 +258,7 @@ class _State:
                 inner = tb
             tb = tb.tb_next
         if getattr(e, "steps", None) is not None:
-            self.n = e.steps
+            self.steps = e.steps
             return
         if inner is None:
             return
@@ -264,8 +267,8 @@ class _State:
         if info is None:
             return
         self._slot, k = info
-        n_local = inner.tb_frame.f_locals.get("n", self.n)
-        self.n = max(self.n, n_local + k)
+        n_local = inner.tb_frame.f_locals.get("n", self.steps)
+        self.steps = max(self.steps, n_local + k)
 
 
 class FastPath:
@@ -300,14 +303,13 @@ class FastPath:
         if st is None:
             st = _State(self)
         st.budget = budget
-        st.n = 0
+        st.steps = 0
         st.depth = 0
         if env is not st.env or env.mem is not st.mem:
             st.prepare(env, budget)
-        try:
-            return execute(st, self.program, env, r1, st.region, st.clear)
-        finally:
-            self._spare = st
+        rr = execute(st, self.program, env, r1, st.region, st.clear)     # never raises an Exception
+        self._spare = st
+        return rr
 
     def source(self) -> str:
         """The generated Python code (for reading and debugging)."""

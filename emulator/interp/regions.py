@@ -1,4 +1,4 @@
-"""The fast path's region caches, over Memory's public API (find, version).
+"""The fast path's region caches, over Memory's public API (region_at, maps_whole, find, version).
 
 Generated code keeps, in local variables, the regions its accesses most likely hit:
 - the load cache P (``P, PB, PE, PW``: bytes, base, end, writable), the region loaded
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from emulator.memory import Fault, Memory, Region
+from emulator.memory import Memory, Region
 
 CACHE_LOCALS = "P, PB, PE, PW, HK, HB, HE, W, WB, WE"
 
@@ -34,22 +34,15 @@ def cacheable(mem: Memory) -> bool:
     ok = _CACHEABLE.get(cls)
     if ok is None:
         ok = _CACHEABLE[cls] = (all(getattr(cls, m) is getattr(Memory, m)
-                                    for m in ("find", "load", "store", "add", "remove", "move"))
+                                    for m in ("find", "load", "store", "add", "remove", "move", "region_at",
+                                              "maps_whole"))
                                 and hasattr(mem, "version"))
     return ok
 
 
-def region_at(mem: Memory, a: int) -> Optional[Region]:
-    """The region holding byte `a`, or None."""
-    try:
-        return mem.find(a, 1)[0]
-    except Fault:
-        return None
-
-
 def hook_at(mem: Memory, a: int) -> tuple:
     """(load, base, end) of the hook region holding byte `a`, else NO_HOOK."""
-    r = region_at(mem, a)
+    r = mem.region_at(a)
     if r is not None and r.hook is not None:
         return r.hook.load, r.base, r.base + len(r.data)
     return NO_HOOK
@@ -58,17 +51,15 @@ def hook_at(mem: Memory, a: int) -> tuple:
 def still_mapped(mem: Memory, r: Optional[Region]) -> tuple:
     """(data, base, end, writable) of plain region `r` if `mem` maps it now so that
     Memory.find returns it for every address in it, else NO_PLAIN."""
-    if r is None or r.hook is not None or not r.data:
+    if r is None or r.hook is not None or not mem.maps_whole(r):
         return NO_PLAIN
-    if region_at(mem, r.base) is r and region_at(mem, r.base + len(r.data) - 1) is r:
-        return r.data, r.base, r.base + len(r.data), r.writable
-    return NO_PLAIN
+    return r.data, r.base, r.base + len(r.data), r.writable
 
 
 def plain_at(mem: Memory, a: int) -> tuple:
     """The load and store caches (P, PB, PE, PW, W, WB, WE) set to the plain region holding
     address `a` (a pointer a helper returned), or empty: never a Fault, the accesses decide."""
-    r = region_at(mem, a)
+    r = mem.region_at(a)
     if r is not None and r.hook is None:
         data = r.data
         end = r.base + len(data)
@@ -97,12 +88,18 @@ class EntryCaches:
         self.hook = NO_HOOK
         self.plain = NO_PLAIN
 
+    def reusable(self, version: int, r1: int) -> bool:
+        """The previous start's caches hold: memory changed only by the stack's remove and
+        add since then, and the run has the same r1 (fastpath._State.start inlines this)."""
+        seen = self.seen
+        return version == seen[0] + 2 and r1 == seen[1] and self.first is seen[2]
+
     def start(self, mem: Memory, r1: int) -> None:
         """Caches for a run with r1 = `r1`: the context's hook region, so that its loads
         skip env.mem, and the region the previous run loaded from first, if still mapped."""
         v = mem.version
         seen = self.seen
-        if v == seen[0] + 2 and r1 == seen[1] and self.first is seen[2]:
+        if self.reusable(v, r1):
             self.hook = seen[3]      # only the stack left and came back since the last start
             self.plain = seen[4]
         else:
