@@ -17,6 +17,7 @@ the interpreter uses too).  How (docs/interpreter.md):
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Optional
 
 from emulator.env import Env, ProgramExit, RunResult, TailCall
@@ -35,6 +36,10 @@ from isa.semantics import atomic
 
 _TOP = layout.STACK_TOP
 _NO_CACHES = (*NO_PLAIN, *NO_STORE)
+
+
+def _no_caches(a: int) -> tuple:
+    return _NO_CACHES
 
 
 class _Unversioned:
@@ -70,7 +75,7 @@ class _State:
     """What generated code reads from its `st` argument; also the helpers' `Caller`."""
     __slots__ = ("fp", "env", "mem", "budget", "steps", "depth", "ctx", "stack", "helper", "compiled",
                  "cacheable", "_slot", "rc", "region", "clear", "hf", "vm", "lv", "lvs",
-                 "lddw_const", "lv_prog")
+                 "lddw_const", "lv_prog", "at")
 
     def __init__(self, fp: "FastPath"):
         self.fp = fp
@@ -97,6 +102,9 @@ class _State:
             self.helper = env.helper
             self.hf = HelperTable(env)
             self.cacheable = cacheable(env.mem)
+            # at(a): the load and store caches (P, PB, PE, PW, W, WB, WE) set to the plain
+            # region holding address `a` (a pointer a helper returned), or empty
+            self.at = partial(plain_at, env.mem) if self.cacheable else _no_caches
             self.vm = env.mem if self.cacheable else _UNVERSIONED
             self.lvs = {}
             self.lddw_const = _lddw_constant(env)
@@ -142,13 +150,6 @@ class _State:
         if region.writable and not WE:      # W empty (e.g. after a helper call)
             return v, data, region.base, end, True, HK, HB, HE, data, region.base, end
         return v, data, region.base, end, region.writable, HK, HB, HE, W, WB, WE
-
-    def at(self, a: int):
-        """The load and store caches (P, PB, PE, PW, W, WB, WE) set to the plain region
-        holding address `a` (a pointer a helper returned), or empty."""
-        if self.cacheable:
-            return plain_at(self.mem, a)
-        return _NO_CACHES
 
     def sto(self, a: int, size: int, v: int, W, WB, WE):
         a &= M64
@@ -220,12 +221,14 @@ class _State:
         self.depth = 0
         if self.cacheable:
             rc = self.rc
-            seen = rc.seen     # EntryCaches.reusable and its caches, inline (once per packet)
-            if self.mem.version == seen[0] + 2 and r1 == seen[1] and rc.first is seen[2]:
+            seen = rc.seen     # EntryCaches.start when the previous start's caches hold, inline
+            v = self.mem.version
+            if v == seen[0] + 2 and r1 == seen[1] and rc.first is seen[2]:
                 rc.hook = seen[3]
                 rc.plain = seen[4]
+                rc.seen = (v, r1, seen[2], seen[3], seen[4])
             else:
-                rc.start(self.mem, r1)
+                rc.refresh(self.mem, r1)
         else:
             self.rc.empty()
         try:

@@ -40,22 +40,6 @@ def cacheable(mem: Memory) -> bool:
     return ok
 
 
-def hook_at(mem: Memory, a: int) -> tuple:
-    """(load, base, end) of the hook region holding byte `a`, else NO_HOOK."""
-    r = mem.region_at(a)
-    if r is not None and r.hook is not None:
-        return r.hook.load, r.base, r.base + len(r.data)
-    return NO_HOOK
-
-
-def still_mapped(mem: Memory, r: Optional[Region]) -> tuple:
-    """(data, base, end, writable) of plain region `r` if `mem` maps it now so that
-    Memory.find returns it for every address in it, else NO_PLAIN."""
-    if r is None or r.hook is not None or not mem.maps_whole(r):
-        return NO_PLAIN
-    return r.data, r.base, r.base + len(r.data), r.writable
-
-
 def plain_at(mem: Memory, a: int) -> tuple:
     """The load and store caches (P, PB, PE, PW, W, WB, WE) set to the plain region holding
     address `a` (a pointer a helper returned), or empty: never a Fault, the accesses decide."""
@@ -90,21 +74,30 @@ class EntryCaches:
 
     def reusable(self, version: int, r1: int) -> bool:
         """The previous start's caches hold: memory changed only by the stack's remove and
-        add since then, and the run has the same r1 (fastpath._State.start inlines this)."""
+        add since then (`version` is the memory's now), and the run has the same r1."""
         seen = self.seen
         return version == seen[0] + 2 and r1 == seen[1] and self.first is seen[2]
 
     def start(self, mem: Memory, r1: int) -> None:
-        """Caches for a run with r1 = `r1`: the context's hook region, so that its loads
-        skip env.mem, and the region the previous run loaded from first, if still mapped."""
-        v = mem.version
+        """Caches for a run with r1 = `r1` (fastpath._State.start inlines the reusable case)."""
         seen = self.seen
-        if self.reusable(v, r1):
-            self.hook = seen[3]      # only the stack left and came back since the last start
+        if self.reusable(mem.version, r1):
+            self.hook = seen[3]
             self.plain = seen[4]
+            self.seen = (mem.version, r1, self.first, self.hook, self.plain)
         else:
-            self.hook = hook_at(mem, r1)
-            self.plain = still_mapped(mem, self.first)
-            if self.plain is NO_PLAIN:
-                self.first = None
-        self.seen = (v, r1, self.first, self.hook, self.plain)
+            self.refresh(mem, r1)
+
+    def refresh(self, mem: Memory, r1: int) -> None:
+        """Caches found anew: the hook region holding r1 (the context), so that its loads
+        skip env.mem, and the region the previous run loaded from first (the packet) if
+        `mem` still maps all of it."""
+        r = mem.region_at(r1)
+        self.hook = NO_HOOK if r is None or r.hook is None else (r.hook.load, r.base, r.base + len(r.data))
+        f = self.first
+        if f is not None and f.hook is None and mem.maps_whole(f):
+            self.plain = (f.data, f.base, f.base + len(f.data), f.writable)
+        else:
+            self.plain = NO_PLAIN
+            self.first = None
+        self.seen = (mem.version, r1, self.first, self.hook, self.plain)
