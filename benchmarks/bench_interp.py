@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from isa import layout  # noqa: E402
 from emulator.runtime.env import Env  # noqa: E402
-from emulator.fastpath import FastPath  # noqa: E402
-from emulator.interpreter import Interpreter  # noqa: E402
+from emulator.interp.fastpath import FastPath  # noqa: E402
+from emulator.interp.interpreter import Interpreter  # noqa: E402
 from emulator.runtime.memory import Region, RegionHook  # noqa: E402
 from isa.asm import assemble  # noqa: E402
 from isa.program import Program  # noqa: E402

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 from isa import layout
 from emulator.runtime.env import Env, Executor, ProgramExit
-from emulator.interpreter import DEFAULT_BUDGET
+from emulator.interp.interpreter import DEFAULT_BUDGET
 from emulator.runtime.memory import Region
 from isa.errors import InputError
 from isa.insn import Insn, encode

@@ -110,12 +110,12 @@ def _factory(target: Target) -> Callable[[Program], Executor]:
 # ---------------------------------------------------------------- the targets
 
 def _interp(program: Program, options: BuildOptions) -> Executor:
-    from emulator.interpreter import Interpreter
+    from emulator.interp.interpreter import Interpreter
     return Interpreter(program)
 
 
 def _fast(program: Program, options: BuildOptions) -> Executor:
-    from emulator.fastpath import FastPath
+    from emulator.interp.fastpath import FastPath
     return FastPath(program)
 
 

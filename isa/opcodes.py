@@ -290,142 +290,18 @@ def specs(kind: Kind) -> list[OpSpec]:
     return [s for s in TABLE if s.kind == kind]
 
 
-# ---- semantics, spelled once ----
+# ---- register masks (the semantics functions live in isa.semantics) ----
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
 
 
-def sext(value: int, bits: int) -> int:
-    """Sign-extend the low `bits` of value to a Python int."""
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
+# The semantics functions moved to isa.semantics (with the code generators' templates);
+# old imports (`from isa.opcodes import alu`) still find them there.
+_MOVED_TO_SEMANTICS = frozenset({"sext", "alu", "movsx", "neg", "bswap", "endian", "jump_taken", "atomic"})
 
 
-def _tdiv(a: int, b: int) -> int:
-    q = abs(a) // abs(b)
-    return q if (a < 0) == (b < 0) else -q
-
-
-def _alu(op: str, a: int, b: int, bits: int) -> int:
-    """a OP b on `bits`-wide unsigned operands (already truncated); result truncated."""
-    mask = (1 << bits) - 1
-    if op == "add":
-        r = a + b
-    elif op == "sub":
-        r = a - b
-    elif op == "mul":
-        r = a * b
-    elif op == "div":
-        r = a // b if b else 0
-    elif op == "mod":
-        r = a % b if b else a
-    elif op == "sdiv":
-        sa, sb = sext(a, bits), sext(b, bits)
-        r = _tdiv(sa, sb) if sb else 0
-    elif op == "smod":
-        sa, sb = sext(a, bits), sext(b, bits)
-        r = sa - sb * _tdiv(sa, sb) if sb else a
-    elif op == "or":
-        r = a | b
-    elif op == "and":
-        r = a & b
-    elif op == "xor":
-        r = a ^ b
-    elif op == "lsh":
-        r = a << (b & (bits - 1))
-    elif op == "rsh":
-        r = a >> (b & (bits - 1))
-    elif op == "arsh":
-        r = sext(a, bits) >> (b & (bits - 1))
-    elif op == "mov":
-        r = b
-    else:
-        raise ValueError(f"not an ALU op: {op}")
-    return r & mask
-
-
-def alu(op: str, a: int, b: int, bits: int) -> int:
-    """Result of an ALU op as the 64-bit register value (32-bit ops zero-extend)."""
-    mask = (1 << bits) - 1
-    return _alu(op, a & mask, b & mask, bits)
-
-
-def alu_fn(op: str, bits: int) -> Callable[[int, int], int]:
-    """A specialised two-argument function for one ALU op and width (for fast paths)."""
-    m = (1 << bits) - 1
-    simple = {
-        "add": lambda a, b: (a + b) & m, "sub": lambda a, b: (a - b) & m,
-        "mul": lambda a, b: ((a & m) * (b & m)) & m, "or": lambda a, b: (a | b) & m,
-        "and": lambda a, b: a & b & m, "xor": lambda a, b: (a ^ b) & m,
-        "lsh": lambda a, b: ((a & m) << (b & (bits - 1))) & m,
-        "rsh": lambda a, b: (a & m) >> (b & (bits - 1)), "mov": lambda a, b: b & m,
-    }
-    if op in simple:
-        return simple[op]
-    return lambda a, b: _alu(op, a & m, b & m, bits)
-
-
-def movsx(value: int, from_bits: int, bits: int) -> int:
-    return sext(value, from_bits) & ((1 << bits) - 1)
-
-
-def neg(value: int, bits: int) -> int:
-    return -value & ((1 << bits) - 1)
-
-
-def bswap(value: int, bits: int) -> int:
-    return int.from_bytes((value & ((1 << bits) - 1)).to_bytes(bits // 8, "little"), "big")
-
-
-def endian(op: str, value: int, bits: int) -> int:
-    """le/be/bswap on a little-endian machine (the kernel's test hosts and ours)."""
-    if op == "le":
-        return value & ((1 << bits) - 1)
-    return bswap(value, bits)
-
-
-def jump_taken(op: str, a: int, b: int, bits: int) -> bool:
-    """Condition of a conditional jump on `bits`-wide operands."""
-    m = (1 << bits) - 1
-    a &= m
-    b &= m
-    if op == "jeq":
-        return a == b
-    if op == "jne":
-        return a != b
-    if op == "jgt":
-        return a > b
-    if op == "jge":
-        return a >= b
-    if op == "jlt":
-        return a < b
-    if op == "jle":
-        return a <= b
-    if op == "jset":
-        return bool(a & b)
-    sa, sb = sext(a, bits), sext(b, bits)
-    if op == "jsgt":
-        return sa > sb
-    if op == "jsge":
-        return sa >= sb
-    if op == "jslt":
-        return sa < sb
-    if op == "jsle":
-        return sa <= sb
-    raise ValueError(f"not a jump condition: {op}")
-
-
-def atomic(op: str, old: int, src: int, r0: int, bits: int) -> tuple[int, Optional[int], Optional[int]]:
-    """Atomic op on memory value `old`: returns (new memory value, new src reg or None, new r0 or None)."""
-    m = (1 << bits) - 1
-    base = op.removeprefix("fetch_")
-    fetch = op.startswith("fetch_")
-    if base in ATOMIC_OPS:
-        new = _alu(base, old & m, src & m, bits)
-        return new, (old & m) if fetch else None, None
-    if op == "xchg":
-        return src & m, old & m, None
-    if op == "cmpxchg":
-        new = (src & m) if (r0 & m) == (old & m) else old & m
-        return new, None, old & m
-    raise ValueError(f"not an atomic op: {op}")
+def __getattr__(name: str):
+    if name in _MOVED_TO_SEMANTICS:
+        import isa.semantics
+        return getattr(isa.semantics, name)
+    raise AttributeError(f"module 'isa.opcodes' has no attribute {name!r}")

@@ -3,7 +3,7 @@ compiled, on Sephirot (strict: schedule violations raise), packet by packet."""
 from __future__ import annotations
 
 from emulator.runtime.results import PacketInput
-from emulator.interpreter import Interpreter
+from emulator.interp.interpreter import Interpreter
 from emulator.runtime.session import Session
 from hxdpc.compiler import CompileOptions
 from hxdpc.targets import make_sephirot_executor

@@ -9,7 +9,7 @@ import ctypes
 import os
 from typing import Union
 
-from emulator.interpreter import Interpreter
+from emulator.interp.interpreter import Interpreter
 from emulator.runtime.results import PacketInput
 from emulator.runtime.session import Session
 from isa.asm import assemble

@@ -11,8 +11,8 @@ from emulator import conformance
 from isa import layout
 from emulator.conformance import ConformanceEnv, ConformanceTest, parse, run_test
 from emulator.runtime.env import ProgramExit
-from emulator.fastpath import FastPath
-from emulator.interpreter import Interpreter
+from emulator.interp.fastpath import FastPath
+from emulator.interp.interpreter import Interpreter
 from hxdpc import targets
 from hxdpc.cli import main
 from isa.errors import InputError

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from emulator.runtime.fib import parse_fib
 from emulator.runtime.pcapio import read_packets
-from emulator.interpreter import Interpreter
+from emulator.interp.interpreter import Interpreter
 from emulator.runtime.session import PacketInput, Session
 from emulator.sephirot import Sephirot
 from isa.insn import Insn

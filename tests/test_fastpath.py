@@ -8,12 +8,13 @@ from hypothesis import strategies as st
 
 from isa import layout
 from emulator.runtime.env import Env, ProgramExit, TailCall
-from emulator.fastpath import FastPath, alu_expr, cond_expr
-from emulator.interpreter import Interpreter
+from emulator.interp.fastpath import FastPath
+from emulator.interp.interpreter import Interpreter
 from emulator.runtime.memory import Fault, Memory, Region, RegionHook
 from isa.asm import assemble
 from isa.insn import Insn
-from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M32, M64, TABLE, Kind, alu, jump_taken
+from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M32, M64, TABLE, Kind
+from isa.semantics import alu, alu_expr, cond_expr, jump_taken
 from isa.program import Program
 
 EXECUTORS = {"interp": Interpreter, "fast": FastPath}     # factories for Session
@@ -257,8 +258,8 @@ def test_loop_free_join_points_are_duplicated_not_dispatched():
 
 
 def test_budget_checks_sit_where_cycles_pass():
-    from emulator.fastpath import _cut_points, _reach, _successors
-    from emulator.interpreter import decode_program
+    from emulator.interp.cfg import cut_points as _cut_points, reach as _reach, successors as _successors
+    from emulator.interp.interpreter import decode_program
 
     def plan(text):
         code = decode_program(Program("t", assemble(text)))
@@ -360,7 +361,7 @@ def test_region_a_run_starts_with_follows_the_memory_between_runs():
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from([s for s in TABLE if s.kind == Kind.END]), st.integers(0, M64))
 def test_byte_swaps_match_isa_semantics(spec, v):
-    from isa.opcodes import endian
+    from isa.semantics import endian
     f = dict(dst=3)
     if spec.variant_field:
         f[spec.variant_field] = spec.variant
@@ -534,7 +535,7 @@ def test_sample_programs_agree_with_the_interpreter():
 
 
 def test_falls_back_to_the_interpreter_when_python_cannot_compile(monkeypatch):
-    import emulator.fastpath as fastpath
+    import emulator.interp.fastpath as fastpath
 
     def refuse(code, extra=frozenset()):
         raise SyntaxError("too many statically nested blocks")
@@ -573,7 +574,7 @@ class RegionEnv(FuzzEnv):
 
 def _slow_loads(monkeypatch):
     """Count the generated code's slow loads (st.ld: a cache miss)."""
-    import emulator.fastpath as fastpath
+    import emulator.interp.fastpath as fastpath
     calls = []
     real = fastpath._State.ld
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from conftest import needs_kernel
 from isa import layout
 from emulator.runtime.env import Env, ProgramExit, TailCall
-from emulator.fastpath import FastPath
-from emulator.interpreter import STACK_BASE, Interpreter
+from emulator.interp.fastpath import FastPath
+from emulator.interp.interpreter import STACK_BASE, Interpreter
 from emulator.runtime.memory import Fault, Region, RegionHook
 from isa.asm import assemble
 from isa.insn import Insn
@@ -390,7 +390,7 @@ def test_nop(ex):
 
 
 def test_module_run_function():
-    from emulator import fastpath, interpreter
+    from emulator.interp import fastpath, interpreter
     prog = Program("t", assemble("mov %r0, %r1\nexit"))
     assert interpreter.run(prog, Env(), 5).r0 == 5
     assert fastpath.run(prog, Env(), 5).r0 == 5

@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from isa.insn import DecodeError, Insn, decode, decode_word, encode, encode_word, branch_target
-from isa.opcodes import BY_KEY, TABLE, Kind, alu, atomic, bswap, endian, jump_taken, lookup, movsx, sext
+from isa.opcodes import BY_KEY, TABLE, Kind, lookup
+from isa.semantics import alu, atomic, bswap, endian, jump_taken, movsx, sext
 
 M64 = (1 << 64) - 1
 

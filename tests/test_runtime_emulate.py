@@ -133,7 +133,7 @@ def _packets(n=3):
 
 
 def test_tail_call_loop_meta_ringbuf(tail_obj):
-    from emulator.interpreter import Interpreter
+    from emulator.interp.interpreter import Interpreter
     from emulator.runtime import PacketInput, Session
     from isa.loader import load, load_all
     progs = {p.name: p for p in load_all(tail_obj)}
@@ -153,7 +153,7 @@ def test_tail_call_loop_meta_ringbuf(tail_obj):
 @needs_kernel
 def test_tail_call_program_matches_kernel(tail_obj):
     from emulator import kernel as K
-    from emulator.interpreter import Interpreter
+    from emulator.interp.interpreter import Interpreter
     from emulator.runtime import PacketInput, Session
     from isa.loader import load, load_all
     progs = {p.name: p for p in load_all(tail_obj)}

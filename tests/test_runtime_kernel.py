@@ -142,7 +142,7 @@ MAPS = {"dm": [{"key": "01000000", "value": "01000000"}]}
 @needs_kernel
 def test_probe_matches_kernel(probe_obj):
     from emulator import kernel as K
-    from emulator.interpreter import Interpreter
+    from emulator.interp.interpreter import Interpreter
     from emulator.runtime import PacketInput, Session
     from isa.loader import load
 
@@ -174,7 +174,7 @@ def test_ingress_devices_match_kernel(probe_obj):
     fragment growth refused (-EOPNOTSUPP) as on the kernel's veth rx queues."""
     from emulator import kernel as K
     from emulator.kernel import netns
-    from emulator.interpreter import Interpreter
+    from emulator.interp.interpreter import Interpreter
     from emulator.runtime import PacketInput, Session
     from isa.loader import load
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLES, needs_kernel
-from emulator.interpreter import DEFAULT_BUDGET, Interpreter
+from emulator.interp.interpreter import DEFAULT_BUDGET, Interpreter
 from emulator.runtime.session import Session
 from hxdpc import targets
 from hxdpc.cli import main

@@ -14,7 +14,7 @@ from test_kernel import build_progs, eth, ipv4
 
 try:
     from emulator.runtime import pcapio, session  # noqa: F401  (the target side, by H4)
-    from emulator import interpreter  # noqa: F401
+    from emulator.interp import interpreter  # noqa: F401
     RUNTIME = ""
 except ImportError as e:            # only while the runtime is being written
     RUNTIME = f"the runtime is not importable yet ({e})"
@@ -185,7 +185,7 @@ class WrongAction:
     """A target that runs the real interpreter, then lies about XDP_PASS."""
 
     def __init__(self, program):
-        from emulator.interpreter import Interpreter
+        from emulator.interp.interpreter import Interpreter
         self.inner = Interpreter(program)
 
     def run(self, env, r1, *budget):

@@ -22,6 +22,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.common.exceptions import ELFError
 
 from emulator.kernel import libbpf as lb
+from isa.helpers import TABLE as HELPER_TABLE, number as helper_number
 from isa.errors import InputError
 from emulator.runtime.maps import parse_hex
 from isa.uapi import MAP_TYPE_IDS
@@ -41,12 +42,9 @@ DUMPABLE = {HASH, ARRAY, PROG_ARRAY, PERCPU_HASH, PERCPU_ARRAY, LRU_HASH, LRU_PE
 GLOBAL_DATA_PREFIXES = (".data", ".rodata", ".bss")
 
 # helpers whose results the kernel and an emulator cannot share
-HELPER_NAMES = {5: "bpf_ktime_get_ns", 7: "bpf_get_prandom_u32", 118: "bpf_jiffies64",
-                125: "bpf_ktime_get_boot_ns", 160: "bpf_ktime_get_coarse_ns",
-                208: "bpf_ktime_get_tai_ns", 69: "bpf_fib_lookup",
-                51: "bpf_redirect_map", 23: "bpf_redirect"}
-NONDETERMINISTIC_HELPERS = {5, 7, 118, 125, 160, 208}
-FIB_LOOKUP = 69
+HELPER_NAMES = {h.num: h.full_name for h in HELPER_TABLE}
+NONDETERMINISTIC_HELPERS = {h.num for h in HELPER_TABLE if h.nondeterministic}
+FIB_LOOKUP = helper_number("fib_lookup")
 
 ETH_HLEN = 14
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from isa.helpers import number as helper_number
+from isa.insn import spec_or_none
+from isa.opcodes import Kind
 from isa.uapi import ACTION_NAMES
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -114,14 +117,14 @@ def _is_hex(s: str) -> bool:
         return False
 
 
-TAIL_CALL = 12
+TAIL_CALL = helper_number("tail_call")
 
 
 def program_helpers(program, programs=()) -> set[int]:
     """Helper ids a run of `program` may call: its own code (subprograms are linked in) and,
     when it tail-calls, every program of the object (any may sit in a prog_array)."""
     def calls(p) -> set[int]:
-        return {i.imm for i in p.insns if i.opcode == 0x85 and i.src == 0}
+        return {i.imm for i in p.insns if (s := spec_or_none(i)) is not None and s.kind == Kind.CALL}
     out = calls(program)
     if TAIL_CALL in out:
         for p in programs:

@@ -87,6 +87,24 @@ class Memory:
     def regions(self) -> list[Region]:
         return list(self._regions)
 
+    def region_at(self, addr: int) -> Optional[Region]:
+        """The region holding byte `addr`, or None: find() without a Fault (for caches)."""
+        i = bisect_right(self._bases, addr) - 1
+        if i >= 0:
+            r = self._regions[i]
+            if addr - r.base < len(r.data):
+                return r
+        return None
+
+    def maps_whole(self, region: Region) -> bool:
+        """Whether find() returns `region` for every address in it (it is mapped and no
+        region mapped above its base overlaps it); False for an empty region."""
+        bases = self._bases
+        i = bisect_right(bases, region.base) - 1
+        end = region.base + len(region.data)
+        return (i >= 0 and self._regions[i] is region and end > region.base
+                and (i + 1 == len(bases) or bases[i + 1] >= end))
+
     def find(self, addr: int, size: int) -> tuple[Region, int]:
         i = bisect_right(self._bases, addr) - 1
         if i >= 0:

@@ -8,7 +8,7 @@ Row semantics are the instruction-memory ABI of isa/image.py (docs/sephirot.md):
 3. control lanes, in lane order (lane 0 first = highest priority), see those writes: a
    call runs its helper (its r0 is written at commit), the first taken branch or exit ends
    the row's control work.
-Instruction meanings come from isa.opcodes (alu, jump_taken, atomic, ...); memory, helpers
+Instruction meanings come from isa.semantics (alu, jump_taken, atomic, ...); memory, helpers
 and lddw values from the Env, exactly as the interpreter uses them.
 
 Timing (timing.py, cycles relative to core start): rows issue one per cycle from
@@ -26,12 +26,12 @@ from emulator.runtime.memory import Fault, Region
 from emulator.sephirot.aps import StreamClock
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo, ScheduleViolation, decode_image
 from emulator.sephirot.stats import FIELD_MASK, PacketStats, StreamStats, unpack_lanes
-from emulator.sephirot.timing import DEFAULT_TIMING, PACKET_HELPERS, H_MAP_DELETE, H_MAP_LOOKUP, H_MAP_UPDATE, \
-    Timing, helper_latency
+from emulator.sephirot.timing import (DEFAULT_TIMING, Timing, call_timing, exit_timing, latency_needs_key,
+                                      waits_whole_packet)
 from isa.image import Image
+from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M64, Kind
 from isa.uapi import XDP_PASS, XDP_REDIRECT, XDP_TX
-from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, alu, atomic, endian, jump_taken, movsx,
-                         neg, sext)
+from isa.semantics import alu, alu3_imm_is_reg, atomic, endian, jump_taken, movsx, neg, sext
 
 STACK_BASE = layout.STACK_TOP - layout.STACK_SIZE
 ZERO_STACK = bytes(layout.STACK_SIZE)
@@ -147,22 +147,21 @@ def do_call(st: RunState, decoded: Decoded, num: int, t: int) -> int:
     May raise Fault, ProgramExit or TailCall (handled by the executor)."""
     r = st.regs
     args = (r[1], r[2], r[3], r[4], r[5])
-    key = map_key_size(decoded, r[1]) if num in (H_MAP_LOOKUP, H_MAP_UPDATE, H_MAP_DELETE) else 0
-    lat = helper_latency(st.timing, num, args, key)
-    begin = t + 2
-    st.helper_free = begin + lat
-    if num in PACKET_HELPERS:
-        st.last_commit = max(st.last_commit, begin + lat + 1)
-    st.rdy[0] = begin + lat
+    key = map_key_size(decoded, r[1]) if latency_needs_key(num) else 0
+    ct = call_timing(st.timing, num, args, key)
+    st.helper_free = t + ct.ready
+    if ct.commit is not None:
+        st.last_commit = max(st.last_commit, t + ct.commit)
+    st.rdy[0] = t + ct.ready
     return int(st.env.helper(num, args, NO_CALLBACKS)) & M64
 
 
 def exit_cycle(st: RunState, t: int, plain: bool) -> int:
     """Relative cycle at which an exit issued at `t` resolves (the last busy cycle)."""
-    tm = st.timing
-    e = t if tm.early_exit else t + tm.stages_after_if
-    if plain:
-        e = max(e, st.rdy[0] + tm.regfile_readback)
+    et = exit_timing(st.timing, plain)
+    e = t + et.offset
+    if et.readback is not None:
+        e = max(e, st.rdy[0] + et.readback)
     st.stall("exit_wait", e - t)
     return e
 
@@ -210,7 +209,7 @@ def issue_time(st: RunState, info: RowInfo, t: int, regs: list) -> int:
                 a = (regs[op.addr_reg] + op.insn.off) & M64
                 need = max(need, st.frame_need(a, op.spec.size))
         for op in info.control:
-            if op.spec.kind == Kind.CALL and op.insn.imm in PACKET_HELPERS:
+            if op.spec.kind == Kind.CALL and waits_whole_packet(op.insn.imm):
                 need = max(need, st.whole_packet())
     st.stall("frame", need - t)
     t = need
@@ -254,7 +253,7 @@ def execute_row(st: RunState, decoded: Decoded, info: RowInfo, t: int, ev: Optio
         if k == Kind.ALU or k == Kind.MOV:
             writes.append((ins.dst, alu(spec.op, r[ins.dst], _operand(r, op), spec.width)))
         elif k == Kind.ALU3:
-            b = r[ins.imm] if spec.opcode & 0x08 else ins.imm & M64
+            b = r[ins.imm] if alu3_imm_is_reg(spec) else ins.imm & M64
             writes.append((ins.dst, alu(spec.op, r[ins.src], b, spec.width)))
         elif k == Kind.LDX or k == Kind.LDX48:
             writes.append((ins.dst, mem.load((r[ins.src] + ins.off) & M64, spec.size)))

@@ -13,6 +13,7 @@ from emulator.sephirot.stats import pack_slots
 from isa.image import Image
 from isa.insn import Insn, spec_or_none
 from isa.opcodes import Kind, OpSpec
+from isa.semantics import alu3_imm_is_reg
 
 NREGS = 11
 
@@ -97,7 +98,7 @@ def _reads_writes(ins: Insn, spec: OpSpec) -> tuple[set, set, Optional[int]]:
     if k == Kind.MOV:
         return ({s} if spec.reg_src else set()), {d}, None
     if k == Kind.ALU3:
-        return ({s, ins.imm} if spec.opcode & 0x08 else {s}), {d}, None
+        return ({s, ins.imm} if alu3_imm_is_reg(spec) else {s}), {d}, None
     if k in (Kind.NEG, Kind.END):
         return {d}, {d}, None
     if k == Kind.MOVSX:
@@ -133,7 +134,7 @@ def _reads_writes(ins: Insn, spec: OpSpec) -> tuple[set, set, Optional[int]]:
 def _bad_regs(ins: Insn, spec: OpSpec) -> str:
     if not (0 <= ins.dst < NREGS and 0 <= ins.src < NREGS):
         return f"invalid register (dst=r{ins.dst}, src=r{ins.src})"
-    if spec.kind == Kind.ALU3 and spec.opcode & 0x08 and not 0 <= ins.imm < NREGS:
+    if spec.kind == Kind.ALU3 and alu3_imm_is_reg(spec) and not 0 <= ins.imm < NREGS:
         return f"invalid register r{ins.imm} in a three-operand instruction"
     return ""
 

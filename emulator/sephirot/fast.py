@@ -24,8 +24,10 @@ cycle figure (tests/test_sephirot_fast.py checks both agree).  How:
   (RunState.bde, read again after a helper call or a store that could change them),
   helper latencies that depend only on the image (do_call's bookkeeping inline), the exit's
   cycle (exit_cycle inline), stalls added to the stall dict directly;
-- ALU and branch expressions are those of the interpreter's fast path
-  (emulator.fastpath.alu_expr / cond_expr); the rarer operations call isa.opcodes.
+- register operations are the expression templates of isa.semantics (the interpreter's
+  fast path pastes the same); xchg/cmpxchg call isa.semantics.atomic; which helpers keep
+  the packet where it is comes from the helper table (isa.helpers), call and exit timing
+  from timing.call_timing / exit_timing, like core.do_call and core.exit_cycle.
 A block that could cross the row budget runs on the core engine instead (exact budget).
 """
 from __future__ import annotations
@@ -35,16 +37,17 @@ from typing import Optional
 
 from isa import layout
 from emulator.runtime.env import ProgramExit
-from emulator.fastpath import alu_expr, cond_expr
+from emulator.interp.helpertable import HelperTable
 from emulator.runtime.memory import Fault
 from emulator.sephirot.core import (NO_CALLBACKS, End, Stop, bounds_ctx, bounds_fail, do_call, exit_cycle,
                                     run_core)
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo
-from emulator.sephirot.timing import (H_CSUM_DIFF, H_MAP_DELETE, H_MAP_LOOKUP, H_MAP_UPDATE, H_REDIRECT,
-                                      H_REDIRECT_MAP, H_XDP_LOAD_BYTES, H_XDP_STORE_BYTES, PACKET_HELPERS,
-                                      Timing, helper_latency)
-from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, alu, atomic, endian, jump_taken, movsx,
-                         neg, sext)
+from emulator.sephirot.timing import (Timing, call_timing, exit_timing, latency_needs_args, latency_needs_key,
+                                      waits_whole_packet)
+from isa.helpers import keeps_packet
+from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M32, M64, Kind
+from isa.semantics import (TEMPLATE_GLOBALS, alu3_imm_is_reg, alu_expr, atomic, atomic_alu_expr, atomic_base,
+                           atomic_fetches, cond_expr, end_expr, movsx_expr, neg_expr, sext_load_expr)
 
 S64 = 1 << 63
 S32 = 1 << 31
@@ -53,33 +56,11 @@ MAX_BLOCK_ROWS = 48          # longer straight runs are split (bounded code size
 MAX_INDENT = 60           # deepest indentation an inlined block may start at (parser limit 100)
 MAX_WHOLE_BLOCKS = 400       # more reachable blocks: one function per block instead of one in all
 
-#: helpers whose latency depends on their arguments (buffer lengths): core.do_call times them
-ARG_LATENCY = frozenset({H_CSUM_DIFF, H_XDP_LOAD_BYTES, H_XDP_STORE_BYTES})
-#: helpers that never move or resize the packet region (the cached view stays valid)
-KEEPS_PACKET = frozenset({H_MAP_LOOKUP, H_MAP_UPDATE, H_MAP_DELETE, 5, 6, 7, 8, H_REDIRECT,
-                          H_REDIRECT_MAP, 125, 160, 208})
-
-try:    # helper number -> f(args, caller) -> r0 & M64 for one env (the runtime's helper_fn)
-    from emulator.fastpath import _HelperTable as HelperTable
-except ImportError:     # pragma: no cover - the interpreter's table moved: env.helper each time
-    class HelperTable(dict):
-        def __init__(self, env):
-            super().__init__()
-            self.env = env
-
-        def __missing__(self, num: int):
-            def fn(args, caller, helper=self.env.helper, num=num):
-                return int(helper(num, args, caller)) & M64
-            self[num] = fn
-            return fn
-
 _STRUCT = {2: "<H", 4: "<I", 8: "<Q"}
 _GLOBALS = {
-    "NO_CALLBACKS": NO_CALLBACKS,
-    "M64": M64, "M32": M32, "S64": S64, "S32": S32, "End": End, "Stop": Stop, "Fault": Fault,
-    "ProgramExit": ProgramExit, "atomic": atomic, "endian": endian, "movsx": movsx, "neg": neg,
-    "sext": sext, "jump_taken": jump_taken, "do_call": do_call, "exit_cycle": exit_cycle,
-    "bounds_fail": bounds_fail, "bounds_ctx": bounds_ctx, "alu": alu,
+    **TEMPLATE_GLOBALS, "NO_CALLBACKS": NO_CALLBACKS, "End": End, "Stop": Stop, "Fault": Fault,
+    "ProgramExit": ProgramExit, "atomic": atomic, "do_call": do_call, "exit_cycle": exit_cycle,
+    "bounds_fail": bounds_fail, "bounds_ctx": bounds_ctx,
 }
 for _n, _f in _STRUCT.items():       # packet and stack bytes: struct, no slice object per access
     _GLOBALS[f"U{_n}"] = struct.Struct(_f).unpack_from
@@ -236,34 +217,38 @@ class _Gen:
         its order, then the helper through the Env."""
         e = self.emit
         tm = self.tm
-        if num in (H_MAP_LOOKUP, H_MAP_UPDATE, H_MAP_DELETE):
+        plain = call_timing(tm, num, (), 0)
+        commit = None if plain.commit is None else plain.commit - plain.ready   # after x
+        if latency_needs_key(num):
             maps = self.d.image.maps
-            table = {layout.MAP_HANDLE_BASE + i * 0x100: helper_latency(tm, num, (), maps[i].key_size)
-                     for i in range(len(maps))}
-            e(ind, f"x = t + 2 + {self.const(table)}.get({self.reg(1)}, {helper_latency(tm, num, (), 0)})")
+            table = {}
+            for i in range(len(maps)):
+                ct = call_timing(tm, num, (), maps[i].key_size)
+                assert (ct.commit is None) == (commit is None) and (ct.commit is None or ct.commit - ct.ready == commit)
+                table[layout.MAP_HANDLE_BASE + i * 0x100] = ct.ready
+            e(ind, f"x = t + {self.const(table)}.get({self.reg(1)}, {plain.ready})")
         else:
-            e(ind, f"x = t + {2 + helper_latency(tm, num, (), 0)}")
+            e(ind, f"x = t + {plain.ready}")
         e(ind, "st.t = t; st.helper_free = x; rdy[0] = x")
-        if num in PACKET_HELPERS:
-            e(ind, "if x + 1 > lc: lc = x + 1")
+        if commit is not None:
+            e(ind, f"if x + {commit} > lc: lc = x + {commit}")
         e(ind, "st.last_commit = lc")
         args = ", ".join(self.reg(i) for i in range(1, 6))
-        if num in KEEPS_PACKET:     # data/data_end of the XDP context stay (KB: r1 is one)
+        if keeps_packet(num):     # data/data_end of the XDP context stay (KB: r1 is one)
             e(ind, f"{self.reg(0)} = HT[{num}](({args}), NO_CALLBACKS)")
             e(ind, "if not KB: BD = None")
         else:
             e(ind, f"{self.reg(0)} = HT[{num}](({args}), NO_CALLBACKS); BD = None")
-        if num not in KEEPS_PACKET:
             e(ind, "PB, PD, PL = st.pkt_view()")
 
     def exit(self, ind: int, r0: str, plain: bool) -> None:
         e = self.emit
-        tm = self.tm
+        et = exit_timing(self.tm, plain)
         e(ind, f"st.r0 = {r0}")
-        e(ind, "x = t" if tm.early_exit else f"x = t + {tm.stages_after_if}")
-        if plain:
-            e(ind, f"if rdy[0] + {tm.regfile_readback} > x: x = rdy[0] + {tm.regfile_readback}")
-        if plain or not tm.early_exit:
+        e(ind, f"x = t + {et.offset}" if et.offset else "x = t")
+        if et.readback is not None:
+            e(ind, f"if rdy[0] + {et.readback} > x: x = rdy[0] + {et.readback}")
+        if et.readback is not None or et.offset:
             e(ind, "if x > t: SD['exit_wait'] = SD.get('exit_wait', 0) + x - t")
         e(ind, "st.e = x; return None")
 
@@ -300,7 +285,7 @@ class _Gen:
                 e(ind, "if x > need: need = x")
             e(ind, "if need > t:")
             e(ind + 1, "SD['helper'] = SD.get('helper', 0) + need - t; t = need")
-        pkt_helpers = [op for op in calls if op.spec.kind == Kind.CALL and op.insn.imm in PACKET_HELPERS]
+        pkt_helpers = [op for op in calls if op.spec.kind == Kind.CALL and waits_whole_packet(op.insn.imm)]
         addr = {}
         stk = {}
         for k, op in enumerate(info.data):
@@ -353,7 +338,7 @@ class _Gen:
                 e(ind, f"{v} = {_alu_source(spec, self.reg(ins.dst), b, bc)}")
                 writes.append((ins.dst, v))
             elif kd == Kind.ALU3:
-                if spec.opcode & 0x08:
+                if alu3_imm_is_reg(spec):
                     b, bc = self.reg(ins.imm), None
                 else:
                     bc = ins.imm & (M64 if spec.width == 64 else M32)
@@ -364,7 +349,7 @@ class _Gen:
                 e(ind, f"{v} = {self.load(op)}")
                 writes.append((ins.dst, v))
             elif kd == Kind.LDXSX:
-                e(ind, f"{v} = sext({self.load(op)}, {spec.size * 8}) & M64")
+                e(ind, f"{v} = {sext_load_expr(spec.size * 8, self.load(op))}")
                 writes.append((ins.dst, v))
             elif kd == Kind.ST:
                 stores.append((op, hex(ins.imm & M64)))
@@ -381,17 +366,17 @@ class _Gen:
                     e(ind, f"{v} = env.lddw_value({ins.src}, {op.imm64}) & M64")
                 writes.append((ins.dst, v))
             elif kd == Kind.NEG:
-                e(ind, f"{v} = neg({self.reg(ins.dst)}, {spec.width})")
+                e(ind, f"{v} = {neg_expr(spec.width, self.reg(ins.dst))}")
                 writes.append((ins.dst, v))
             elif kd == Kind.MOVSX:
-                e(ind, f"{v} = movsx({self.reg(ins.src)}, {spec.variant}, {spec.width})")
+                e(ind, f"{v} = {movsx_expr(spec.variant, spec.width, self.reg(ins.src))}")
                 writes.append((ins.dst, v))
             elif kd == Kind.END:
-                e(ind, f"{v} = endian({spec.op!r}, {self.reg(ins.dst)}, {spec.width})")
+                e(ind, f"{v} = {end_expr(spec.op, spec.width, self.reg(ins.dst))}")
                 writes.append((ins.dst, v))
-            elif kd == Kind.ATOMIC and spec.op == "add":     # counters: isa.opcodes.atomic, inline
-                m = hex((1 << spec.width) - 1)
-                e(ind, f"{v}n = (({self.load(op)} & {m}) + ({self.reg(ins.src)} & {m})) & {m}")
+            elif kd == Kind.ATOMIC and atomic_base(spec.op) and not atomic_fetches(spec.op):
+                # counters (lock add/or/and/xor): the template of isa.semantics, inline
+                e(ind, f"{v}n = {atomic_alu_expr(spec.op, spec.width, self.load(op), self.reg(ins.src))}")
                 stores.append((op, f"{v}n"))
             elif kd == Kind.ATOMIC:
                 e(ind, f"{v}n, {v}s, {v}r = atomic({spec.op!r}, {self.load(op)}, "
@@ -430,7 +415,7 @@ class _Gen:
                 self.goto(ind, info.index, info.index + 1 + (ins.imm if spec.is_jmp32 else ins.off),
                           f"t + {1 + pen}")
                 return True
-            elif kd == Kind.CALL and ins.imm not in ARG_LATENCY:
+            elif kd == Kind.CALL and not latency_needs_args(ins.imm):
                 self.call(ind, ins.imm)
             elif kd in (Kind.CALL, Kind.CALLX):
                 num = str(ins.imm) if kd == Kind.CALL else self.reg(ins.dst)
@@ -565,10 +550,7 @@ class _Gen:
 
 
 def _alu_source(spec, a: str, b: str, bc) -> str:
-    """Python source of `a OP b` for an ALU row slot (signed division goes through the table's
-    `alu`; the rest is inlined by the interpreter's fast path `alu_expr`)."""
-    if spec.op in ("sdiv", "smod"):
-        return f"alu({spec.op!r}, {a}, {b}, {spec.width})"
+    """Python source of `a OP b` for an ALU row slot: isa.semantics' template."""
     return alu_expr(spec.op, spec.width, a, b, bc)
 
 

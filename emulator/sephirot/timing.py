@@ -14,17 +14,14 @@ the memory unit, ``helper_cycles`` for a helper.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Optional
 
-# helper numbers (include/uapi/linux/bpf.h) used below, by name for readability
-H_MAP_LOOKUP, H_MAP_UPDATE, H_MAP_DELETE = 1, 2, 3
-H_TAIL_CALL, H_REDIRECT, H_CSUM_DIFF, H_ADJUST_HEAD = 12, 23, 28, 44
-H_REDIRECT_MAP, H_ADJUST_META, H_ADJUST_TAIL, H_FIB_LOOKUP = 51, 54, 65, 69
-H_XDP_LOAD_BYTES, H_XDP_STORE_BYTES, H_LOOP = 189, 190, 181
+from isa import helpers as HT
+from isa.helpers import Latency
 
-#: helpers that read or move packet bytes: the helper module waits for the whole packet
-#: to be in the APS before running them (no frame tracking inside a helper) [est]
-PACKET_HELPERS = frozenset({H_ADJUST_HEAD, H_ADJUST_META, H_ADJUST_TAIL,
-                            H_XDP_LOAD_BYTES, H_XDP_STORE_BYTES})
+# Which helpers the helper module waits for the whole packet for (they read or move packet
+# bytes, no frame tracking inside a helper [est]) and each helper's latency class are facts
+# of the helper table, isa/helpers.py (`whole_packet`, `latency`); the cycles are here.
 
 
 @dataclass(frozen=True)
@@ -88,17 +85,16 @@ class Timing:
     fib_lookup_cycles: int = 4
     """[est] LPM route + neighbour lookup: a few dependent map-memory reads."""
     helper_cycles: dict = field(default_factory=lambda: {
-        H_MAP_DELETE: 3, H_ADJUST_HEAD: 1, H_ADJUST_META: 1, H_ADJUST_TAIL: 1,
-        H_REDIRECT_MAP: 2,
+        Latency.MAP_DELETE: 3, Latency.ADJUST: 1, Latency.REDIRECT_MAP: 2,
     })
-    """[est] per-helper fixed latencies not covered by the rules above: delete = hash +
-    read + write; redirect_map = one map read; adjust_* move APS pointers (the scratch
-    memory / difference buffer make them O(1), §4.1.2)."""
+    """[est] fixed latencies of the helper table's latency classes not covered by the rules
+    above: delete = hash + read + write; redirect_map = one map read; adjust_* move APS
+    pointers (the scratch memory / difference buffer make them O(1), §4.1.2)."""
 
     # ---- watchdog ----
     max_rows: int = 1_000_000
     """[est] rows executed per packet before the emulator stops a run (the interpreter's
-    instruction budget, emulator.interpreter.DEFAULT_BUDGET, in rows)."""
+    instruction budget, emulator.interp.interpreter.DEFAULT_BUDGET, in rows)."""
 
     def with_(self, **kw) -> "Timing":
         return replace(self, **kw)
@@ -115,16 +111,62 @@ def helper_latency(t: Timing, num: int, args: tuple, key_size: int = 0) -> int:
     """Cycles the helper module needs for helper `num` with these arguments (>= 1).
 
     `key_size` is the key size of the map argument (r1) when it is a map, else 0."""
-    if num == H_MAP_LOOKUP:
+    h = HT.get(num)
+    cls = h.latency if h is not None else Latency.DEFAULT
+    if cls == Latency.MAP_LOOKUP:
         extra = max(0, -(-key_size // t.map_key_line_bytes) - 1)
         return t.map_lookup_cycles + extra
-    if num == H_MAP_UPDATE:
+    if cls == Latency.MAP_UPDATE:
         extra = max(0, -(-key_size // t.map_key_line_bytes) - 1)
         return t.map_update_cycles + extra
-    if num == H_CSUM_DIFF:
-        return buffer_cycles(t, (args[1] & 0xFFFFFFFF) + (args[3] & 0xFFFFFFFF))
-    if num in (H_XDP_LOAD_BYTES, H_XDP_STORE_BYTES):
-        return buffer_cycles(t, args[3] & 0xFFFFFFFF)
-    if num == H_FIB_LOOKUP:
+    if cls == Latency.BUFFER:
+        return buffer_cycles(t, sum(args[i] & 0xFFFFFFFF for i in h.size_args))
+    if cls == Latency.FIB:
         return t.fib_lookup_cycles
-    return t.helper_cycles.get(num, t.default_helper_cycles)
+    return t.helper_cycles.get(cls, t.default_helper_cycles)
+
+
+def latency_needs_key(num: int) -> bool:
+    """The latency depends on the key size of the map in r1 (lookup/update/delete)."""
+    h = HT.get(num)
+    return h is not None and h.latency in (Latency.MAP_LOOKUP, Latency.MAP_UPDATE, Latency.MAP_DELETE)
+
+
+def latency_needs_args(num: int) -> bool:
+    """The latency depends on the call's arguments (buffer lengths): known only at run time."""
+    h = HT.get(num)
+    return h is not None and h.latency == Latency.BUFFER
+
+
+def waits_whole_packet(num: int) -> bool:
+    h = HT.get(num)
+    return h is not None and h.whole_packet
+
+
+# ---- call and exit timing: both engines (core.py, fast.py) take them from here
+
+HELPER_ISSUE_TO_START = 2
+"""A helper starts in its row's IE stage, two cycles after issue."""
+
+
+@dataclass(frozen=True)
+class CallTiming:
+    """Cycles, relative to the call row's issue cycle, of a helper call's effects."""
+    ready: int                 # r0 ready and the helper module free again
+    commit: Optional[int]      # every store in the difference buffer from then (packet helpers), or None
+
+
+def call_timing(t: Timing, num: int, args: tuple, key_size: int = 0) -> CallTiming:
+    ready = HELPER_ISSUE_TO_START + helper_latency(t, num, args, key_size)
+    return CallTiming(ready, ready + 1 if waits_whole_packet(num) else None)
+
+
+@dataclass(frozen=True)
+class ExitTiming:
+    """An exit issued at cycle t resolves at max(t + offset, r0 ready + readback)."""
+    offset: int
+    readback: Optional[int]    # plain exit: r0 is read back from the register file; None: no wait
+
+
+def exit_timing(t: Timing, plain: bool) -> ExitTiming:
+    return ExitTiming(0 if t.early_exit else t.stages_after_if, t.regfile_readback if plain else None)

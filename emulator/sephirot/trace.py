@@ -11,6 +11,8 @@ from typing import Optional
 
 from emulator.sephirot.decode import Decoded
 from isa.disasm import format_insn
+from isa.insn import spec_or_none
+from isa.opcodes import Kind
 
 
 def _lane_text(decoded: Decoded, row: int, lanes: int) -> list[str]:
@@ -24,7 +26,8 @@ def _lane_text(decoded: Decoded, row: int, lanes: int) -> list[str]:
         elif ins is None:
             out.append("-")
         else:
-            if ins.opcode == 0x18 and lane + 1 < len(r) and r[lane + 1] is not None and r[lane + 1].opcode == 0:
+            spec = spec_or_none(ins)
+            if spec is not None and spec.kind == Kind.LDDW and lane + 1 < len(r) and r[lane + 1] is not None and r[lane + 1].opcode == 0:
                 skip.add(lane + 1)
                 ins = ins.with_(imm=(ins.imm & 0xFFFFFFFF) | ((r[lane + 1].imm & 0xFFFFFFFF) << 32))
             out.append(format_insn(ins))

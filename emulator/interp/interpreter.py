@@ -2,7 +2,7 @@
 
 It is the oracle every faster executor (the fast path, Sephirot) is checked against, so it
 stays simple: decode once, then a loop that dispatches on ``spec.kind`` to one small handler
-per kind, each calling the semantics functions of ``isa.opcodes``.  Nothing here spells an
+per kind, each calling the semantics functions of ``isa.semantics``.  Nothing here spells an
 instruction's meaning a second time.
 
 Execution model (docs/interpreter.md):
@@ -24,34 +24,17 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from isa import layout
-from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall
+from emulator.runtime.env import Env, ProgramExit, RunResult
+from emulator.interp.runloop import (BAD_TARGET_FAULT, DEFAULT_BUDGET, FELL_OFF, STACK_BASE,  # noqa: F401
+                                     Stop, callback_args, callback_index, check_call_depth, execute,
+                                     frame_top, new_stack, packet_bounds, zeroer)
 from emulator.runtime.memory import Fault, Region
 from isa.insn import Insn, slot_offsets, spec_or_none
-from isa.opcodes import (LDDW_FUNC, LDDW_IMM64, M64, Kind, OpSpec, alu, atomic, endian, jump_taken,
-                         movsx, neg, sext)
+from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M64, Kind, OpSpec
+from isa.semantics import alu, alu3_imm_is_reg, atomic, endian, jump_taken, movsx, neg, sext
 from isa.program import Program
 
-DEFAULT_BUDGET = 1_000_000
-# The budget rule (docs/runtime.md "The instruction budget"): the budget bounds each
-# activation on its own: the program's run (tail calls included) and every bpf_loop callback
-# invocation.  A callback's instructions are not charged to its caller, whose bpf_loop call
-# costs one instruction: the kernel bounds bpf_loop at 1 << 23 iterations and its verifier
-# bounds each callback, so a program the kernel runs to completion completes here, while an
-# activation that runs away still ends after `budget` instructions.  RunResult.steps counts
-# the instructions charged to the run (the entry activation).
-STACK_BYTES = layout.STACK_SIZE * layout.MAX_CALL_FRAMES
-STACK_BASE = layout.STACK_TOP - STACK_BYTES
-_ZERO_STACK = bytes(STACK_BYTES)
 NREGS = 11
-
-
-class Stop(Exception):
-    """Ends a run abnormally: a fault or the budget, with the slot it happened at."""
-
-    def __init__(self, reason: str, slot: Optional[int] = None):
-        super().__init__(reason if slot is None else f"{reason} at pc {slot}")
-        self.reason = reason
-        self.slot = slot
 
 
 # ---------------------------------------------------------------- decoding, once per program
@@ -95,7 +78,7 @@ def _invalid_reason(ins: Insn, spec: Optional[OpSpec]) -> str:
                 f"imm={ins.imm})")
     if not (0 <= ins.dst < NREGS and 0 <= ins.src < NREGS):
         return f"invalid register (dst=r{ins.dst}, src=r{ins.src})"
-    if spec.kind == Kind.ALU3 and spec.opcode & 0x08 and not 0 <= ins.imm < NREGS:
+    if spec.kind == Kind.ALU3 and alu3_imm_is_reg(spec) and not 0 <= ins.imm < NREGS:
         return f"invalid register r{ins.imm} in a three-operand instruction"
     return ""
 
@@ -124,81 +107,6 @@ class DecodeCache:
             hit = (program, self._build(program))
             self._cache[id(program)] = hit
         return hit[1]
-
-
-# ---------------------------------------------------------------- shared run scaffolding
-
-def new_stack() -> Region:
-    return Region("stack", STACK_BASE, bytearray(STACK_BYTES), True, "stack")
-
-
-def frame_top(depth: int) -> int:
-    return layout.STACK_TOP - depth * layout.STACK_SIZE
-
-
-def packet_bounds(env: Env, ctx: int) -> tuple[int, int]:
-    """(data, data_end) of the packet, read from the xdp_md context like a program would."""
-    try:
-        return env.mem.load(ctx & M64, 4), env.mem.load((ctx + 4) & M64, 4)
-    except Fault:
-        raise Fault("a bounds check needs an XDP context in r1") from None
-
-
-def callback_index(func_addr: int, size: int) -> int:
-    idx = func_addr - layout.FUNC_BASE
-    if not 0 <= idx < size:
-        raise Fault(f"callback address 0x{func_addr & M64:x} is not a function of the program")
-    return idx
-
-
-def _zero_stack(stack: Region) -> None:
-    """The stack's bytes back to STACK_BYTES zeros: through a memoryview when the size is
-    already right (faster than bytearray slice assignment in CPython 3.11)."""
-    data = stack.data
-    if type(data) is bytearray and len(data) == STACK_BYTES:
-        memoryview(data)[:] = _ZERO_STACK
-    else:
-        stack.data[:] = _ZERO_STACK
-
-
-def execute(runner, program: Program, env: Env, r1: int, budget: int,
-            stack: Optional[Region] = None) -> RunResult:
-    """Common outer loop of the executors: stack region, tail calls, result/error mapping.
-
-    `runner.start(program, stack, r1, budget)` runs one program and returns r0; it may raise
-    Stop, Fault, ProgramExit or TailCall.  `runner.steps` counts instructions executed.
-    `stack`: a region to reuse (its bytes are zeroed here), else a new one."""
-    if stack is None:
-        stack = new_stack()
-    else:
-        _zero_stack(stack)
-    added = False
-    try:
-        env.mem.add(stack)
-        added = True
-        while True:
-            try:
-                r0 = runner.start(program, stack, r1 & M64, budget)
-                return RunResult(r0 & M64, None, runner.steps)
-            except TailCall as tc:
-                program = tc.program
-                _zero_stack(stack)
-            except ProgramExit as pe:
-                return RunResult(int(pe.r0) & M64, None, runner.steps)
-    except Stop as e:
-        return RunResult(0, str(e), runner.steps)
-    except Fault as e:          # raised outside any instruction (cannot happen for a valid env)
-        return RunResult(0, str(e), runner.steps)
-    except RecursionError:
-        return RunResult(0, "internal: recursion too deep", runner.steps)
-    except Exception as e:      # a bug here or in the env: never escape to the caller
-        return RunResult(0, f"internal: {type(e).__name__}: {e}", runner.steps)
-    finally:
-        if added:
-            try:
-                env.mem.remove(stack)
-            except ValueError:
-                pass
 
 
 # ---------------------------------------------------------------- the interpreter
@@ -241,14 +149,10 @@ class InterpRun:
         code = self.code
         idx = callback_index(func_addr, code.size)
         depth = self.depth + 1
-        if depth >= layout.MAX_CALL_FRAMES:
-            raise Fault(f"call depth above {layout.MAX_CALL_FRAMES} frames")
-        regs = [0] * NREGS
-        for k, a in enumerate(args[:5]):
-            regs[1 + k] = a & M64
-        regs[10] = frame_top(depth)
+        check_call_depth(depth)
+        regs = [0, *callback_args(args), 0, 0, 0, 0, frame_top(depth)]
         saved, steps = self.depth, self.steps
-        self.steps = 0              # a callback invocation has a budget of its own (CALLBACK_BUDGET)
+        self.steps = 0              # a callback invocation has a budget of its own (runloop.py)
         try:
             return self.loop(Activation(code, regs, depth, []), idx)
         finally:
@@ -260,7 +164,7 @@ class InterpRun:
         while True:
             if not 0 <= pc < n:
                 slot = code.slots[-1] + code.insns[-1].slots if n else 0
-                raise Stop("execution fell off the end of the program", slot)
+                raise Stop(FELL_OFF, slot)
             if self.steps >= self.budget:
                 raise Stop(f"instruction budget of {self.budget} exhausted", code.slots[pc])
             self.steps += 1
@@ -286,7 +190,7 @@ class InterpRun:
 def _target(act: Activation, pc: int) -> int:
     t = act.code.targets[pc]
     if t is None:
-        raise Fault("jump target is outside the program or inside an lddw")
+        raise Fault(BAD_TARGET_FAULT)
     return t
 
 
@@ -303,7 +207,7 @@ def _h_alu(run: InterpRun, act: Activation, pc: int, ins: Insn, spec: OpSpec) ->
 
 def _h_alu3(run: InterpRun, act: Activation, pc: int, ins: Insn, spec: OpSpec) -> int:
     r = act.regs
-    b = r[ins.imm] if spec.opcode & 0x08 else ins.imm & M64
+    b = r[ins.imm] if alu3_imm_is_reg(spec) else ins.imm & M64
     r[ins.dst] = alu(spec.op, r[ins.src], b, spec.width)
     return pc + 1
 
@@ -351,8 +255,7 @@ def _h_callx(run, act, pc, ins, spec) -> int:
 
 def _h_call_local(run, act, pc, ins, spec) -> int:
     t = _target(act, pc)
-    if act.depth + 1 >= layout.MAX_CALL_FRAMES:
-        raise Fault(f"call depth above {layout.MAX_CALL_FRAMES} frames")
+    check_call_depth(act.depth + 1)
     act.frames.append((pc + 1, tuple(act.regs[6:11])))
     act.depth += 1
     act.regs[10] = frame_top(act.depth)
@@ -452,7 +355,8 @@ class Interpreter:
         return self._decoded.get(program)
 
     def run(self, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
-        return execute(InterpRun(self, env, budget), self.program, env, r1, budget)
+        stack = new_stack()
+        return execute(InterpRun(self, env, budget), self.program, env, r1, stack, zeroer(stack))
 
 
 def run(program: Program, env: Env, r1: int, budget: int = DEFAULT_BUDGET) -> RunResult:
