@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from hxdpc.passes.absval import State, per_op_values, transfer
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import PURE, BoundsMarker, Func, Op, fresh_id
+from hxdpc.analysis.absval import State, per_op_values, transfer
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import PURE, BoundsMarker, Func, Op, fresh_id
 from isa.insn import Insn
 from isa.opcodes import Kind
 

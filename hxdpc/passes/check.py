@@ -14,7 +14,7 @@ from typing import Optional
 from isa.image import Image
 from isa.insn import Insn
 from isa.opcodes import Kind, lookup
-from hxdpc.passes.ir import Op, effects, is_control
+from hxdpc.analysis.ir import Op, effects, is_control
 
 
 def _op(insn: Optional[Insn]) -> Optional[Op]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from hxdpc.passes.absval import PACKET, Val, per_op_values
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import Func, Op, effects, remove_ops
+from hxdpc.analysis.absval import PACKET, Val, per_op_values
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import Func, Op, effects, remove_ops
 from isa.insn import Insn
 from isa.opcodes import (ALU3_OPS, ALU_OPS, M64, OP_ALU3_32_K, OP_ALU3_32_X, OP_ALU3_64_K, OP_ALU3_64_X,
                          OP_LDX48, OP_PEXIT, OP_STX48, Kind, lookup, sext)
@@ -131,7 +131,7 @@ def may_alias(a: Val, aoff: int, asz: int, b: Val, boff: int, bsz: int) -> bool:
 
 def load_store48(func: Func) -> tuple[Func, int, int]:
     """Fuse (ldxw, ldxh of the next 2 bytes) copied by (stxw, stxh of the next 2 bytes)."""
-    from hxdpc.passes.absval import liveness
+    from hxdpc.analysis.absval import liveness
     cfg = build_cfg(func)
     vals = per_op_values(cfg)
     live = liveness(cfg)

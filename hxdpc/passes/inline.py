@@ -13,9 +13,9 @@ Tail calls stay helper calls (the helper module switches programs); ``bpf_loop``
 from __future__ import annotations
 
 from hxdpc.errors import InputError
-from hxdpc.passes.absval import per_op_values
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import ENDS, Func, Op, effects, falls_through, fresh_id, lift
+from hxdpc.analysis.absval import per_op_values
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import ENDS, Func, Op, effects, falls_through, fresh_id, lift
 from isa.insn import Insn
 from isa.opcodes import LDDW_FUNC, Kind
 from isa.program import Program

@@ -11,9 +11,9 @@ bytes; rX itself is read by nothing else.
 """
 from __future__ import annotations
 
-from hxdpc.passes.absval import liveness, per_op_values
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import LOADS, STORES, Func, effects, remove_ops
+from hxdpc.analysis.absval import liveness, per_op_values
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import LOADS, STORES, Func, effects, remove_ops
 from isa.opcodes import Kind
 
 OP_ADD64_K = 0x07

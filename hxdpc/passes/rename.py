@@ -10,9 +10,9 @@ are never renamed.
 """
 from __future__ import annotations
 
-from hxdpc.passes.absval import block_live_in, liveness
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import Func, Op, effects
+from hxdpc.analysis.absval import block_live_in, liveness
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import Func, Op, effects
 from isa.opcodes import OP_ALU3_32_X, OP_ALU3_64_X, Kind
 
 _DEF_KINDS = (Kind.ALU, Kind.MOV, Kind.MOVSX, Kind.NEG, Kind.END, Kind.ALU3, Kind.LDDW,

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from hxdpc.errors import InputError
-from hxdpc.passes.absval import block_live_in, per_op_values
-from hxdpc.passes.cfg import CFG
-from hxdpc.passes.ddg import build_ddg, heights
-from hxdpc.passes.ir import BoundsMarker, Op, effects, ends_block, is_control
+from hxdpc.analysis.absval import block_live_in, per_op_values
+from hxdpc.analysis.cfg import CFG
+from hxdpc.analysis.ddg import build_ddg, heights
+from hxdpc.analysis.ir import BoundsMarker, Op, effects, ends_block, is_control
 from isa.image import BoundsCheck, Image
 from isa.insn import Insn
 from isa.opcodes import Kind, sext

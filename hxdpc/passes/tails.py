@@ -12,7 +12,7 @@ latest write of rX or rY on the straight-line code before it is ``rX = rY`` is a
 """
 from __future__ import annotations
 
-from hxdpc.passes.ir import PURE, Func, Op, effects, falls_through, fresh_id, remove_ops
+from hxdpc.analysis.ir import PURE, Func, Op, effects, falls_through, fresh_id, remove_ops
 from isa.opcodes import Kind
 
 MAX_TAIL = 2          # pure ops before the exit

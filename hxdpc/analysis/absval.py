@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from hxdpc.passes.cfg import CFG
-from hxdpc.passes.ir import CALLS, Op, effects
+from hxdpc.analysis.cfg import CFG
+from hxdpc.analysis.ir import CALLS, Op, effects
 from isa.opcodes import M64, Kind, alu, endian, neg, sext
 
 Val = Optional[tuple[str, Optional[int]]]

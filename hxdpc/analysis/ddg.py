@@ -21,7 +21,7 @@ from __future__ import annotations
 import networkx as nx
 
 from hxdpc.passes.extensions import may_alias
-from hxdpc.passes.ir import CALLS, LOADS, PURE, Op, effects, ends_block, is_control
+from hxdpc.analysis.ir import CALLS, LOADS, PURE, Op, effects, ends_block, is_control
 from isa.opcodes import Kind
 
 
