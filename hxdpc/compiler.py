@@ -84,7 +84,7 @@ def compile_program(program: Program, options: CompileOptions = CompileOptions()
         func, counts["renamed"] = rename_registers(func)
     if options.lanes < 2:
         for o in func.ops:
-            if o.insn is not None and o.insn.opcode == 0x18:
+            if o.insn is not None and o.spec.slots == 2:
                 raise InputError(where, f"instruction {o.orig}: lddw needs two lanes, --lanes 1 has one")
     cfg = build_cfg(func)
     sch = schedule(cfg, options.lanes, options.code_motion)

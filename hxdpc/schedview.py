@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 
 from hxdpc.passes.text import insn_text
+from isa.insn import is_high_word
 
 _COLOURS = ["#e3f2fd", "#fff3e0", "#e8f5e9", "#fce4ec", "#ede7f6", "#f1f8e9", "#fffde7", "#e0f7fa"]
 
@@ -23,7 +24,7 @@ def _cells(row) -> list[str]:
     for lane, insn in enumerate(row):
         if insn is None:
             out.append("")
-        elif insn.opcode == 0 and lane > 0 and row[lane - 1] is not None and row[lane - 1].opcode == 0x18:
+        elif lane > 0 and row[lane - 1] is not None and row[lane - 1].slots == 2 and is_high_word(insn):
             out.append("(lddw high word)")
         else:
             out.append(insn_text(insn))

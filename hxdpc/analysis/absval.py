@@ -12,7 +12,8 @@ from typing import Callable, Optional
 
 from hxdpc.analysis.cfg import CFG
 from hxdpc.analysis.ir import CALLS, Op, effects
-from isa.opcodes import M64, Kind, alu, endian, neg, sext
+from isa.insn import three_operand_reg
+from isa.opcodes import M64, Kind, alu, endian, movsx, neg, sext
 
 Val = Optional[tuple[str, Optional[int]]]
 State = tuple[Val, ...]
@@ -80,8 +81,8 @@ def transfer(op: Op, s: State) -> State:
         b = s[i.src] if spec.reg_src else ("const", sext(i.imm, 32) & M64)
         out[i.dst] = _alu(spec.op, w, s[i.dst], b)
     elif k == Kind.ALU3:
-        from isa.opcodes import OP_ALU3_32_X, OP_ALU3_64_X
-        b = s[i.imm] if i.opcode in (OP_ALU3_64_X, OP_ALU3_32_X) else ("const", sext(i.imm, 32) & M64)
+        reg = three_operand_reg(i)
+        b = s[reg] if reg is not None else ("const", sext(i.imm, 32) & M64)
         out[i.dst] = _alu(spec.op, w, s[i.src], b)
     elif k in (Kind.NEG, Kind.END, Kind.MOVSX):
         v = s[i.src if k == Kind.MOVSX else i.dst]
@@ -91,7 +92,6 @@ def transfer(op: Op, s: State) -> State:
             elif k == Kind.END:
                 r = endian(spec.op, v[1], spec.width)
             else:
-                from isa.opcodes import movsx
                 r = movsx(v[1], spec.variant, w)
             out[i.dst] = ("const", r & M64)
         else:

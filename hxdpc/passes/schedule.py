@@ -18,7 +18,7 @@ from hxdpc.analysis.cfg import CFG
 from hxdpc.analysis.ddg import build_ddg, heights
 from hxdpc.analysis.ir import BoundsMarker, Op, effects, ends_block, is_control
 from isa.image import BoundsCheck, Image
-from isa.insn import Insn
+from isa.insn import Insn, make
 from isa.opcodes import Kind, sext
 
 CONT = "cont"   # second lane of a lddw
@@ -243,14 +243,14 @@ def to_image(sch: Schedule, cfg: CFG, maps=None, name: str = "") -> Image:
             if o == CONT:
                 prev = row[lane - 1]
                 hi = (prev.insn.imm >> 32) & 0xFFFFFFFF
-                lanes[lane] = Insn(0, imm=sext(hi, 32))
+                lanes[lane] = make("nop", imm=sext(hi, 32))     # lddw's second word
                 continue
             insn = o.insn
             if o.kind in (Kind.JA, Kind.JCOND):
                 rel = start_of[o.target] - (r + 1)
                 if not -0x8000 <= rel < 0x8000:
                     raise InputError(name, f"branch of {rel} rows does not fit")
-                insn = Insn(0x05, off=rel) if o.kind == Kind.JA else insn.with_(off=rel)
+                insn = make("ja", off=rel) if o.kind == Kind.JA else insn.with_(off=rel)
             elif o.kind == Kind.LDDW:
                 insn = insn.with_(imm=insn.imm & 0xFFFFFFFFFFFFFFFF)
             lanes[lane] = insn
