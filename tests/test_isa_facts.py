@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from emulator import layout
 from emulator.env import Env, ProgramExit
 from emulator.interpreter import EXIT, HANDLERS, Activation, InterpRun, Interpreter, decode_program, frame_top
-from emulator.memory import Fault, Region
+from emulator.memory import Region
 from isa.insn import falls_through, make, mem_access, reads, slot_offsets, target, writes
 from isa.opcodes import LDDW_FUNC, M64, TABLE, Kind, sext
 from isa.program import Program

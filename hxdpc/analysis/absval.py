@@ -100,7 +100,7 @@ def transfer(op: Op, s: State) -> State:
         out[i.dst] = ("const", i.imm & M64) if i.src == 0 else ("heap", None)
     elif k in (Kind.LDX, Kind.LDXSX, Kind.LDX48):
         base = s[i.src]
-        if base is not None and base[0] == "ctx" and base[1] is not None and spec.size == 4:
+        if base is not None and base[0] == "ctx" and base[1] is not None and spec.size == 4 and not spec.signed:
             field = base[1] + i.off
             out[i.dst] = {0: ("data", 0), 4: ("end", 0), 8: ("meta", 0)}.get(field, SCALAR)
         elif base is not None and base[0] in ("ctx",) + PACKET:
@@ -117,6 +117,22 @@ def transfer(op: Op, s: State) -> State:
         for r in effects(op).writes:
             out[r] = None
     return tuple(out)
+
+
+def may_alias(a: Val, aoff: int, asz: int, b: Val, boff: int, bsz: int) -> bool:
+    """Can two accesses [a+aoff, +asz) and [b+boff, +bsz) overlap?"""
+    if a is None or b is None:
+        return True
+    ga = "pkt" if a[0] in PACKET else a[0]
+    gb = "pkt" if b[0] in PACKET else b[0]
+    if ga in ("const", "scalar") or gb in ("const", "scalar"):
+        return True
+    if ga != gb:
+        return False
+    if a[0] == b[0] and a[1] is not None and b[1] is not None and ga != "heap":
+        lo1, lo2 = a[1] + aoff, b[1] + boff
+        return lo1 < lo2 + bsz and lo2 < lo1 + asz
+    return True
 
 
 def forward(cfg: CFG, init: object, transfer_fn: Callable, meet_fn: Callable) -> dict[int, object]:

@@ -25,7 +25,7 @@ from enum import Enum
 
 import networkx as nx
 
-from hxdpc.passes.extensions import may_alias
+from hxdpc.analysis.absval import may_alias
 from hxdpc.analysis.ir import CALLS, LOADS, PURE, Op, effects, ends_block, is_control
 from isa.opcodes import Kind
 

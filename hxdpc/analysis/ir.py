@@ -12,9 +12,9 @@ from itertools import count
 from typing import Optional
 
 from hxdpc.errors import InputError
-from isa.insn import Insn, branch_target, mem_access, reads, slot_offsets, writes
+from isa.insn import Insn, branch_target, mem_access, reads, slot_offsets, spec_or_none, writes
 from isa.insn import falls_through as insn_falls_through
-from isa.opcodes import Kind, OpSpec, lookup
+from isa.opcodes import Kind, OpSpec
 from isa.program import Program
 
 _ids = count(1_000_000)
@@ -48,7 +48,7 @@ class Op:
     def spec(self) -> Optional[OpSpec]:
         if self.insn is None:
             return None
-        return lookup(self.insn.opcode, self.insn.off, self.insn.imm, self.insn.src)
+        return spec_or_none(self.insn)
 
     @property
     def kind(self) -> Optional[Kind]:
@@ -125,7 +125,7 @@ def lift(program: Program, start: int = 0, end: Optional[int] = None, where: str
     ops = []
     for n in range(start, end):
         insn = insns[n]
-        spec = lookup(insn.opcode, insn.off, insn.imm, insn.src)
+        spec = spec_or_none(insn)
         if spec is None:
             raise InputError(where or program.name, f"instruction {n}: invalid opcode 0x{insn.opcode:02x}")
         tgt = None

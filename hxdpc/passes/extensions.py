@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from hxdpc.analysis.absval import PACKET, Val, per_op_values
+from hxdpc.analysis.absval import may_alias, per_op_values
 from hxdpc.analysis.cfg import build_cfg
 from hxdpc.analysis.ir import Func, Op, effects, remove_ops
 from isa.insn import Insn, make
@@ -107,22 +107,6 @@ def narrow_lddw(func: Func) -> tuple[Func, int]:
 
 
 # ---- 6-byte load/store ----
-
-def may_alias(a: Val, aoff: int, asz: int, b: Val, boff: int, bsz: int) -> bool:
-    """Can two accesses [a+aoff, +asz) and [b+boff, +bsz) overlap?"""
-    if a is None or b is None:
-        return True
-    ga = "pkt" if a[0] in PACKET else a[0]
-    gb = "pkt" if b[0] in PACKET else b[0]
-    if ga in ("const", "scalar") or gb in ("const", "scalar"):
-        return True
-    if ga != gb:
-        return False
-    if a[0] == b[0] and a[1] is not None and b[1] is not None and ga != "heap":
-        lo1, lo2 = a[1] + aoff, b[1] + boff
-        return lo1 < lo2 + bsz and lo2 < lo1 + asz
-    return True
-
 
 def load_store48(func: Func) -> tuple[Func, int, int]:
     """Fuse (ldxw, ldxh of the next 2 bytes) copied by (stxw, stxh of the next 2 bytes)."""

@@ -63,7 +63,6 @@ def schedule(cfg: CFG, lanes: int = 4, code_motion: bool = True) -> Schedule:
     vals = per_op_values(cfg)
     live_in = block_live_in(cfg)
     exit_row: dict[tuple[int, int], int] = {}    # (block, successor) -> row control leaves from
-    block_of = {o.id: b for b, blk in enumerate(cfg.blocks) for o in blk.ops}
     start_block = {blk.ops[0].id: b for b, blk in enumerate(cfg.blocks) if blk.ops}
     sch.block_rows = [(0, 0)] * len(cfg.blocks)
     for unit in chains(cfg, code_motion):
