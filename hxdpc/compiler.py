@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass, field
 from hxdpc import __version__
 from isa.errors import InputError
 from hxdpc.passes.bounds import remove_bounds_checks
-from hxdpc.passes.cfg import CFG, build_cfg
+from hxdpc.analysis.cfg import CFG, build_cfg
 from hxdpc.passes.check import check_schedule
 from hxdpc.passes.extensions import load_store48, narrow_lddw, param_exit, three_operand
 from hxdpc.passes.inline import inline_calls
-from hxdpc.passes.ir import Func
+from hxdpc.analysis.ir import Func
 from hxdpc.passes.offsets import fold_offsets, rebase_packet_accesses
 from hxdpc.passes.rename import rename_registers
 from hxdpc.passes.schedule import Schedule, schedule, to_image
@@ -84,7 +84,7 @@ def compile_program(program: Program, options: CompileOptions = CompileOptions()
         func, counts["renamed"] = rename_registers(func)
     if options.lanes < 2:
         for o in func.ops:
-            if o.insn is not None and o.insn.opcode == 0x18:
+            if o.insn is not None and o.spec.slots == 2:
                 raise InputError(where, f"instruction {o.orig}: lddw needs two lanes, --lanes 1 has one")
     cfg = build_cfg(func)
     sch = schedule(cfg, options.lanes, options.code_motion)

@@ -1,8 +1,14 @@
-"""Instructions as data, and their 8-byte encoding (RFC 9669 section 3, little-endian host).
+"""Instructions as data, their 8-byte encoding (RFC 9669 section 3, little-endian host),
+and the facts every analysis and executor needs about one instruction.
 
 An ``Insn`` is one instruction; ``lddw`` is one ``Insn`` covering two 8-byte slots, its
 ``imm`` holding the whole 64-bit constant (unsigned).  Jump and call offsets stay as
 encoded (counted in slots), so encoding a decoded program gives back the same bytes.
+
+Facts (applied from the ISA table's fields, never from opcode bits): ``reads(insn)`` and
+``writes(insn)`` (registers), ``mem_access(insn)`` (base register, offset, size, sign,
+load/store), ``target(insn, pc)`` (the code an instruction refers to), ``falls_through``,
+``three_operand_reg`` (the register an hXDP three-operand instruction takes in imm).
 """
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import struct
 from dataclasses import dataclass, replace
 from typing import Iterable, Optional
 
-from isa.opcodes import Kind, OpSpec, lookup
+from isa.opcodes import BY_KEY, OP_LDDW, OP_NOP, Kind, OpSpec, lookup, sext
 
 _WORD = struct.Struct("<BBhi")
 
@@ -41,7 +47,8 @@ class Insn:
 
     @property
     def slots(self) -> int:
-        return 2 if self.opcode == 0x18 else 1
+        """8-byte words: the lddw opcode takes two whatever its src (the encoding's rule)."""
+        return 2 if self.opcode == OP_LDDW else 1
 
     def with_(self, **kw) -> "Insn":
         return replace(self, **kw)
@@ -59,7 +66,7 @@ def encode(insns: Iterable[Insn]) -> bytes:
     """Bytes of a sequence of instructions (lddw takes 16 bytes)."""
     out = bytearray()
     for i in insns:
-        if i.opcode == 0x18:
+        if i.opcode == OP_LDDW:
             v = i.imm & 0xFFFFFFFFFFFFFFFF
             lo = v & 0xFFFFFFFF
             hi = v >> 32
@@ -95,7 +102,7 @@ def decode(data: bytes, *, strict: bool = True) -> list[Insn]:
     while slot < n:
         opcode, regs, off, imm = _WORD.unpack_from(data, slot * 8)
         dst, src = regs & 0xF, regs >> 4
-        if opcode == 0x18:
+        if opcode == OP_LDDW:
             if slot + 1 >= n:
                 raise DecodeError(slot, "lddw is missing its second slot")
                 # (never reached)
@@ -124,6 +131,94 @@ def check(insn: Insn, slot: int = 0) -> OpSpec:
     return spec
 
 
+def is_high_word(insn: Insn) -> bool:
+    """Whether the word can be the second slot of an lddw: all zero but imm."""
+    return insn.opcode == OP_NOP and not (insn.dst or insn.src or insn.off)
+
+
+def make(key: str, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> Insn:
+    """The instruction of the ISA table row `key` ("mov64_k", "ja", "ldxdw"...), its
+    variant field set from the row."""
+    spec = BY_KEY[key]
+    fields = dict(dst=dst, src=src, off=off, imm=imm)
+    if spec.variant_field:
+        fields[spec.variant_field] = spec.variant
+    return Insn(spec.opcode, **fields)
+
+
+# ---- facts about one instruction (from the table's fields, see isa.opcodes.OpSpec) ----
+
+@dataclass(frozen=True, slots=True)
+class MemAccess:
+    """The memory an instruction touches: [reg base + off, + size)."""
+    base: int
+    off: int
+    size: int
+    load: bool           # reads memory (loads, atomics)
+    store: bool          # writes memory (stores, atomics)
+    signed: bool = False  # the loaded value is sign-extended
+
+
+def _spec(insn: Insn) -> OpSpec:
+    return insn.spec
+
+
+def three_operand_reg(insn: Insn) -> Optional[int]:
+    """The register an hXDP three-operand instruction names in imm (None: imm is a constant)."""
+    return insn.imm if _spec(insn).imm_reg else None
+
+
+def reads(insn: Insn) -> frozenset[int]:
+    """Registers the instruction reads."""
+    s = _spec(insn)
+    out = set(s.implicit_reads)
+    if s.reads_dst:
+        out.add(insn.dst)
+    if s.reg_src:
+        out.add(insn.src)
+    if s.imm_reg:
+        out.add(insn.imm)
+    return frozenset(out)
+
+
+def writes(insn: Insn) -> frozenset[int]:
+    """Registers the instruction writes (a helper call: r0; r1-r5 become unreadable)."""
+    s = _spec(insn)
+    out = set(s.implicit_writes)
+    if s.writes_dst:
+        out.add(insn.dst)
+    if s.writes_src:
+        out.add(insn.src)
+    return frozenset(out)
+
+
+def mem_access(insn: Insn) -> Optional[MemAccess]:
+    """The memory the instruction reads or writes, None if it touches none itself (helper
+    calls touch memory through their arguments: not an access of the instruction)."""
+    s = _spec(insn)
+    if not s.access:
+        return None
+    base = insn.src if s.access == "load" else insn.dst
+    return MemAccess(base, insn.off, s.size, s.access != "store", s.access != "load", s.signed)
+
+
+def falls_through(insn: Insn) -> bool:
+    """Whether control may go on at the next instruction (calls return there)."""
+    return _spec(insn).falls_through
+
+
+def target(insn: Insn, pc: int) -> Optional[int]:
+    """The position of the code the instruction refers to (jump target, local callee,
+    function address of ``lddw src 4``), or None.  Positions count in the caller's units:
+    slots in a program, rows in an hXDP image (offsets are relative to pc + 1)."""
+    s = _spec(insn)
+    if s.target_field == "off":
+        return pc + 1 + insn.off
+    if s.target_field == "imm":
+        return pc + 1 + sext(insn.imm, 32)
+    return None
+
+
 def slot_offsets(insns: list[Insn]) -> list[int]:
     """Slot index of each instruction (lddw counts 2)."""
     out, s = [], 0
@@ -137,19 +232,10 @@ def branch_target(insns: list[Insn], index: int, slots: Optional[list[int]] = No
     """Index of the instruction a jump or local call at `index` goes to, or None."""
     i = insns[index]
     spec = spec_or_none(i)
-    if spec is None:
-        return None
-    if spec.kind == Kind.JA:
-        rel = i.imm if spec.is_jmp32 else i.off
-    elif spec.kind == Kind.JCOND:
-        rel = i.off
-    elif spec.kind == Kind.CALL_LOCAL:
-        rel = i.imm
-    else:
+    if spec is None or spec.kind not in (Kind.JA, Kind.JCOND, Kind.CALL_LOCAL):
         return None
     slots = slots if slots is not None else slot_offsets(insns)
-    target_slot = slots[index] + 1 + rel
     try:
-        return slots.index(target_slot)
+        return slots.index(target(i, slots[index]))
     except ValueError:
         return None

@@ -68,6 +68,7 @@ OP_ALU3_64_K = 0xE7    # dst = src OP imm   (64-bit), OP = ALU op nibble in off 
 OP_ALU3_64_X = 0xEF    # dst = src OP rX    (64-bit), X = imm
 OP_ALU3_32_K = 0xE4    # w-forms of the same
 OP_ALU3_32_X = 0xEC
+OP_LDDW = CLS_LD | MODE_IMM | SIZE_DW   # 0x18: every lddw variant, two 8-byte slots
 OP_BOUNDS = 0xE5       # hardware bounds check: if data + imm > data_end then exit with action off
 
 
@@ -114,6 +115,19 @@ class OpSpec:
     llvm: str = ""              # llvm-objdump template
     extension: bool = False     # hXDP extension, not RFC 9669
     slots: int = 1              # 8-byte words (lddw: 2)
+    # ---- facts about the instruction, derived once from the fields above (_facts);
+    # isa.insn.reads/writes/mem_access/target/falls_through apply them to an Insn ----
+    reads_dst: bool = False     # the dst register is an operand (reg_src: so is src)
+    imm_reg: bool = False       # imm names a register operand (hXDP three-operand register form)
+    writes_dst: bool = False
+    writes_src: bool = False    # atomic fetch/xchg: the old memory value goes to src
+    implicit_reads: frozenset = frozenset()    # registers read that no field names (calls: r1-r5)
+    implicit_writes: frozenset = frozenset()   # registers written that no field names (calls: r0)
+    access: str = ""            # memory: "" none, "load", "store", "update" (atomic read-modify-write)
+    signed: bool = False        # a load that sign-extends to 64 bits
+    target_field: str = ""      # field holding the offset of the code this refers to ("off"/"imm")
+    falls_through: bool = True  # control may continue at the next instruction
+    control: bool = False       # hXDP control lane: reads after the row's datapath writes
 
     @property
     def is_branch(self) -> bool:
@@ -127,8 +141,43 @@ class OpSpec:
 TABLE: list[OpSpec] = []
 
 
+HELPER_ARGS = frozenset(range(1, 6))
+CONTROL_KINDS = frozenset({Kind.JA, Kind.JCOND, Kind.CALL, Kind.CALL_LOCAL, Kind.CALL_KFUNC, Kind.CALLX,
+                           Kind.EXIT, Kind.PEXIT, Kind.BOUNDS})
+_ACCESS = {Kind.LDX: "load", Kind.LDXSX: "load", Kind.LDX48: "load", Kind.ST: "store", Kind.STX: "store",
+           Kind.STX48: "store", Kind.ATOMIC: "update"}
+
+
+def _facts(kind: Kind, op: str = "", width: int = 64, variant: int = 0, **_) -> dict:
+    """The register, memory and control facts of a row, from its kind and op: the one place
+    they are spelled (compiler analyses and Sephirot's decoder read them from the table)."""
+    fetch = kind == Kind.ATOMIC and (op.startswith("fetch_") or op == "xchg")
+    calls = kind in (Kind.CALL, Kind.CALL_LOCAL, Kind.CALL_KFUNC, Kind.CALLX)
+    r0 = frozenset({0})
+    implicit_reads = HELPER_ARGS if calls else r0 if kind == Kind.EXIT or op == "cmpxchg" else frozenset()
+    target = {Kind.JCOND: "off", Kind.CALL_LOCAL: "imm"}.get(kind, "")
+    if kind == Kind.JA:
+        target = "imm" if width == 32 else "off"        # gotol (JMP32 class) holds it in imm
+    if kind == Kind.LDDW and variant == LDDW_FUNC:
+        target = "imm"                                  # a function's address (bpf_loop callback)
+    return dict(
+        reads_dst=kind in (Kind.ALU, Kind.NEG, Kind.END, Kind.JCOND, Kind.CALLX, Kind.ST, Kind.STX, Kind.STX48,
+                           Kind.ATOMIC),
+        writes_dst=kind in (Kind.ALU, Kind.MOV, Kind.MOVSX, Kind.NEG, Kind.END, Kind.ALU3, Kind.LDDW, Kind.LDX,
+                            Kind.LDXSX, Kind.LDX48),
+        writes_src=fetch,
+        implicit_reads=implicit_reads,
+        implicit_writes=r0 if calls or op == "cmpxchg" else frozenset(),
+        access=_ACCESS.get(kind, ""),
+        signed=kind == Kind.LDXSX,
+        target_field=target,
+        falls_through=kind not in (Kind.JA, Kind.EXIT, Kind.PEXIT),
+        control=kind in CONTROL_KINDS,
+    )
+
+
 def _add(**kw) -> None:
-    TABLE.append(OpSpec(**kw))
+    TABLE.append(OpSpec(**kw, **_facts(**kw)))
 
 
 def _mo(sign: str = "") -> str:
@@ -195,7 +244,7 @@ def _build() -> None:
 
     # ---- lddw ----
     for s in range(7):
-        _add(key="lddw" if s == 0 else f"lddw_src{s}", opcode=CLS_LD | MODE_IMM | SIZE_DW, kind=Kind.LDDW,
+        _add(key="lddw" if s == 0 else f"lddw_src{s}", opcode=OP_LDDW, kind=Kind.LDDW,
              variant_field="src", variant=s, conf="lddw" if s == 0 else f"lddw_{LDDW_SRC_NAME[s]}",
              llvm="r{dst} = {imm64} ll" if s == 0 else f"ld_pseudo\tr{{dst}}, {s}, {{imm64u}}", slots=2, size=8)
 
@@ -250,7 +299,7 @@ def _build() -> None:
             sfx = "" if w == 64 else "32"
             opnd = "{imm}" if src == SRC_K else reg + "{imm}"
             _add(key=f"{name}{w}3_{'k' if src == SRC_K else 'x'}", opcode=opcode, kind=Kind.ALU3, op=name,
-                 width=w, reg_src=True, variant_field="off", variant=ALU_OPS[name],
+                 width=w, reg_src=True, imm_reg=src == SRC_X, variant_field="off", variant=ALU_OPS[name],
                  conf=f"{name}3{'_32' if w == 32 else ''}", llvm=f"{reg}{{dst}} = {reg}{{src}} {ALU3_SYM[name]} {opnd}", extension=True)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from isa.opcodes import ATOMIC_OPS, M32, M64, OP_ALU3_32_X, OP_ALU3_64_X, Kind, OpSpec
+from isa.opcodes import ATOMIC_OPS, M32, M64, Kind, OpSpec
 
 S64 = 1 << 63
 S32 = 1 << 31
@@ -155,12 +155,6 @@ def atomic(op: str, old: int, src: int, r0: int, bits: int) -> tuple[int, Option
         new = (src & m) if (r0 & m) == (old & m) else old & m
         return new, None, old & m
     raise ValueError(f"not an atomic op: {op}")
-
-
-def alu3_imm_is_reg(spec: OpSpec) -> bool:
-    """Whether a three-operand hXDP instruction's imm field names its second register
-    (the _x forms) rather than holding a constant."""
-    return spec.opcode in (OP_ALU3_64_X, OP_ALU3_32_X)
 
 
 # ---------------------------------------------------------------- expression templates

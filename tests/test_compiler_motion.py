@@ -13,7 +13,7 @@ from compiler_util import assert_equivalent  # noqa: E402
 
 from hxdpc.compiler import CompileOptions, compile_program
 from isa.loader import load
-from hxdpc.passes.ir import lift
+from hxdpc.analysis.ir import lift
 from hxdpc.passes.offsets import fold_offsets, rebase_packet_accesses
 from hxdpc.passes.rename import rename_registers
 from hxdpc.passes.simplify import simplify

@@ -12,11 +12,11 @@ from compiler_util import assert_equivalent  # noqa: E402
 from hxdpc.compiler import CompileOptions, compile_program
 from isa.errors import InputError
 from hxdpc.passes.bounds import find_checks, remove_bounds_checks
-from hxdpc.passes.cfg import build_cfg, control_equivalent, dominators, post_dominators
+from hxdpc.analysis.cfg import build_cfg, control_equivalent, dominators, post_dominators
 from hxdpc.passes.check import check_schedule
 from hxdpc.passes.extensions import load_store48, narrow_lddw, param_exit, three_operand
 from hxdpc.passes.inline import inline_calls
-from hxdpc.passes.ir import Func, lift
+from hxdpc.analysis.ir import Func, lift
 from hxdpc.passes.rename import rename_registers
 from hxdpc.passes.simplify import dead_code, simplify
 from hxdpc.passes.zeroing import remove_zeroing

@@ -20,7 +20,8 @@ from emulator.runtime.session import Session
 from emulator.sephirot.timing import DEFAULT_TIMING, call_timing, exit_timing, helper_latency
 from isa import helpers as HT
 from isa.insn import Insn
-from isa.program import MAP_TYPE_IDS as T, MapDef, Program
+from isa.program import MapDef, Program
+from isa.uapi import MAP_TYPE_IDS as T
 
 MAPS = [MapDef("h", T["hash"], 4, 8, 8), MapDef("a", T["array"], 4, 64, 4),
         MapDef("pa", T["percpu_array"], 4, 8, 2), MapDef("dev", T["devmap"], 4, 4, 4),

@@ -11,7 +11,7 @@ import pytest
 from conftest import SAMPLES
 from hxdpc.compiler import compile_program
 from isa.loader import load
-from hxdpc.passes.ir import effects
+from hxdpc.analysis.ir import effects
 from hxdpc.schedview import (BOX_H, back_edges, block_colour, block_layers, cfg_layout, row_owner, schedule_html,
                              schedule_table)
 

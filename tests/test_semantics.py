@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isa.opcodes import M32, M64, TABLE, Kind
-from isa.semantics import (KIND_SEMANTICS, TEMPLATE_GLOBALS, alu, alu3_imm_is_reg, atomic, atomic_base,
+from isa.semantics import (KIND_SEMANTICS, TEMPLATE_GLOBALS, alu, atomic, atomic_base,
                            endian, jump_taken, movsx, neg, sext, sext_load_expr)
 
 EDGES = [0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFF_FFFF, 0x8000_0000, M32, M32 + 1,
@@ -70,7 +70,7 @@ def test_sign_extending_load_template(v, bits):
 
 
 def test_alu3_register_form_is_decided_by_the_table():
-    forms = {s.key: alu3_imm_is_reg(s) for s in TABLE if s.kind == Kind.ALU3}
+    forms = {s.key: s.imm_reg for s in TABLE if s.kind == Kind.ALU3}
     assert forms["add643_x"] and forms["sub323_x"] and not forms["add643_k"] and not forms["mul323_k"]
 
 

@@ -25,7 +25,7 @@ from emulator.interp.runloop import BAD_TARGET_FAULT, CALL_DEPTH_FAULT, FELL_OFF
 from emulator.runtime.memory import Fault
 from isa.helpers import returns_pointer
 from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, OpSpec
-from isa.semantics import (TEMPLATE_GLOBALS, alu3_imm_is_reg, alu_expr, cond_expr, end_expr, movsx_expr,
+from isa.semantics import (TEMPLATE_GLOBALS, alu_expr, cond_expr, end_expr, movsx_expr,
                            neg_expr)
 
 MAXF = MAX_FRAMES
@@ -288,7 +288,7 @@ class Generator(MemoryEmitter):
     k_mov = k_alu
 
     def k_alu3(self, i, ins, spec, ind):
-        if alu3_imm_is_reg(spec):
+        if spec.imm_reg:
             b, bc = f"r{ins.imm}", None
         else:
             bc = ins.imm & (M64 if spec.width == 64 else M32)

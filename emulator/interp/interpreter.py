@@ -31,7 +31,7 @@ from emulator.interp.runloop import (BAD_TARGET_FAULT, DEFAULT_BUDGET, FELL_OFF,
 from emulator.runtime.memory import Fault, Region
 from isa.insn import Insn, slot_offsets, spec_or_none
 from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M64, Kind, OpSpec
-from isa.semantics import alu, alu3_imm_is_reg, atomic, endian, jump_taken, movsx, neg, sext
+from isa.semantics import alu, atomic, endian, jump_taken, movsx, neg, sext
 from isa.program import Program
 
 NREGS = 11
@@ -78,7 +78,7 @@ def _invalid_reason(ins: Insn, spec: Optional[OpSpec]) -> str:
                 f"imm={ins.imm})")
     if not (0 <= ins.dst < NREGS and 0 <= ins.src < NREGS):
         return f"invalid register (dst=r{ins.dst}, src=r{ins.src})"
-    if spec.kind == Kind.ALU3 and alu3_imm_is_reg(spec) and not 0 <= ins.imm < NREGS:
+    if spec.imm_reg and not 0 <= ins.imm < NREGS:
         return f"invalid register r{ins.imm} in a three-operand instruction"
     return ""
 
@@ -207,7 +207,7 @@ def _h_alu(run: InterpRun, act: Activation, pc: int, ins: Insn, spec: OpSpec) ->
 
 def _h_alu3(run: InterpRun, act: Activation, pc: int, ins: Insn, spec: OpSpec) -> int:
     r = act.regs
-    b = r[ins.imm] if alu3_imm_is_reg(spec) else ins.imm & M64
+    b = r[ins.imm] if spec.imm_reg else ins.imm & M64
     r[ins.dst] = alu(spec.op, r[ins.src], b, spec.width)
     return pc + 1
 

@@ -31,7 +31,7 @@ from emulator.sephirot.timing import (DEFAULT_TIMING, Timing, call_timing, exit_
 from isa.image import Image
 from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M64, Kind
 from isa.uapi import XDP_PASS, XDP_REDIRECT, XDP_TX
-from isa.semantics import alu, alu3_imm_is_reg, atomic, endian, jump_taken, movsx, neg, sext
+from isa.semantics import alu, atomic, endian, jump_taken, movsx, neg, sext
 
 STACK_BASE = layout.STACK_TOP - layout.STACK_SIZE
 ZERO_STACK = bytes(layout.STACK_SIZE)
@@ -253,7 +253,7 @@ def execute_row(st: RunState, decoded: Decoded, info: RowInfo, t: int, ev: Optio
         if k == Kind.ALU or k == Kind.MOV:
             writes.append((ins.dst, alu(spec.op, r[ins.dst], _operand(r, op), spec.width)))
         elif k == Kind.ALU3:
-            b = r[ins.imm] if alu3_imm_is_reg(spec) else ins.imm & M64
+            b = r[ins.imm] if spec.imm_reg else ins.imm & M64
             writes.append((ins.dst, alu(spec.op, r[ins.src], b, spec.width)))
         elif k == Kind.LDX or k == Kind.LDX48:
             writes.append((ins.dst, mem.load((r[ins.src] + ins.off) & M64, spec.size)))

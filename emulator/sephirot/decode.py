@@ -11,17 +11,15 @@ from typing import Optional
 
 from emulator.sephirot.stats import pack_slots
 from isa.image import Image
-from isa.insn import Insn, spec_or_none
-from isa.opcodes import Kind, OpSpec
-from isa.semantics import alu3_imm_is_reg
+from isa.insn import Insn, mem_access, reads, spec_or_none, writes
+from isa.opcodes import CONTROL_KINDS, TABLE, Kind, OpSpec
 
 NREGS = 11
 
-CONTROL = frozenset({Kind.JA, Kind.JCOND, Kind.CALL, Kind.CALLX, Kind.CALL_LOCAL, Kind.CALL_KFUNC,
-                     Kind.EXIT, Kind.PEXIT, Kind.BOUNDS})
-LOADS = frozenset({Kind.LDX, Kind.LDXSX, Kind.LDX48})
-STORES = frozenset({Kind.ST, Kind.STX, Kind.STX48})
-MEMORY = LOADS | STORES | {Kind.ATOMIC}
+CONTROL = CONTROL_KINDS
+LOADS = frozenset(s.kind for s in TABLE if s.access == "load")
+STORES = frozenset(s.kind for s in TABLE if s.access == "store")
+MEMORY = frozenset(s.kind for s in TABLE if s.access)
 
 
 class ScheduleViolation(Exception):
@@ -45,7 +43,7 @@ class LaneOp:
 
     @property
     def is_control(self) -> bool:
-        return self.spec.kind in CONTROL
+        return self.spec.control
 
 
 @dataclass
@@ -90,53 +88,23 @@ class Decoded:
         self._edges: dict = {}
 
 
-def _reads_writes(ins: Insn, spec: OpSpec) -> tuple[set, set, Optional[int]]:
-    k = spec.kind
-    d, s = ins.dst, ins.src
-    if k == Kind.ALU:
-        return ({d, s} if spec.reg_src else {d}), {d}, None
-    if k == Kind.MOV:
-        return ({s} if spec.reg_src else set()), {d}, None
-    if k == Kind.ALU3:
-        return ({s, ins.imm} if alu3_imm_is_reg(spec) else {s}), {d}, None
-    if k in (Kind.NEG, Kind.END):
-        return {d}, {d}, None
-    if k == Kind.MOVSX:
-        return {s}, {d}, None
-    if k == Kind.LDDW:
-        return set(), {d}, None
-    if k in LOADS:
-        return {s}, {d}, s
-    if k == Kind.ST:
-        return {d}, set(), d
-    if k in (Kind.STX, Kind.STX48):
-        return {d, s}, set(), d
-    if k == Kind.ATOMIC:
-        w = set()
-        r = {d, s}
-        if spec.op == "cmpxchg":
-            r.add(0)
-            w.add(0)
-        elif spec.op == "xchg" or spec.op.startswith("fetch_"):
-            w.add(s)
-        return r, w, d
-    if k == Kind.JCOND:
-        return ({d, s} if spec.reg_src else {d}), set(), None
-    if k == Kind.CALL:
-        return {1, 2, 3, 4, 5}, {0}, None
-    if k == Kind.CALLX:
-        return {d, 1, 2, 3, 4, 5}, {0}, None
-    if k == Kind.EXIT:
-        return {0}, set(), None
-    return set(), set(), None
+def _reads_writes(ins: Insn) -> tuple[frozenset, frozenset, Optional[int]]:
+    """Registers read and written, and the address register (the ISA table's facts)."""
+    acc = mem_access(ins)
+    return reads(ins), writes(ins), acc.base if acc is not None else None
 
 
 def _bad_regs(ins: Insn, spec: OpSpec) -> str:
     if not (0 <= ins.dst < NREGS and 0 <= ins.src < NREGS):
         return f"invalid register (dst=r{ins.dst}, src=r{ins.src})"
-    if spec.kind == Kind.ALU3 and alu3_imm_is_reg(spec) and not 0 <= ins.imm < NREGS:
+    if spec.imm_reg and not 0 <= ins.imm < NREGS:
         return f"invalid register r{ins.imm} in a three-operand instruction"
     return ""
+
+
+def _kind(ins: Insn) -> Optional[Kind]:
+    s = spec_or_none(ins)
+    return s.kind if s is not None else None
 
 
 def decode_row(index: int, row, lanes: int) -> RowInfo:
@@ -168,7 +136,7 @@ def decode_row(index: int, row, lanes: int) -> RowInfo:
         if spec.kind == Kind.LDDW:
             nxt = row[lane + 1] if lane + 1 < len(row) else None
             lo = ins.imm & 0xFFFFFFFF
-            if nxt is not None and nxt.opcode == 0:
+            if nxt is not None and _kind(nxt) == Kind.NOP:
                 imm64 = lo | ((nxt.imm & 0xFFFFFFFF) << 32)
                 pair = lane + 1
                 taken_by_lddw.add(lane + 1)
@@ -176,8 +144,8 @@ def decode_row(index: int, row, lanes: int) -> RowInfo:
                 imm64 = ins.imm & 0xFFFFFFFFFFFFFFFF      # in-memory form: full constant in one Insn
             else:
                 imm64 = lo                                # artifact's one-word form: upper half 0
-        r, w, a = _reads_writes(ins, spec)
-        op = LaneOp(lane, ins, spec, imm64, frozenset(r), frozenset(w), a, pair)
+        r, w, a = _reads_writes(ins)
+        op = LaneOp(lane, ins, spec, imm64, r, w, a, pair)
         if op.is_control:
             info.control.append(op)
         else:
@@ -189,9 +157,9 @@ def decode_row(index: int, row, lanes: int) -> RowInfo:
                 info.violation = info.violation or (
                     f"row {index}: lanes {writers[reg]} and {lane} both write r{reg}")
             writers[reg] = lane
-        if spec.kind in MEMORY:
+        if spec.access:
             info.mem_ops += 1
-            if spec.kind in LOADS or spec.kind == Kind.ATOMIC:
+            if spec.access != "store":
                 info.loads += 1
         if spec.kind == Kind.BOUNDS:
             info.bounds.append((ins.imm, ins.off))

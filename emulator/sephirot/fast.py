@@ -46,7 +46,7 @@ from emulator.sephirot.timing import (Timing, call_timing, exit_timing, latency_
                                       waits_whole_packet)
 from isa.helpers import keeps_packet
 from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M32, M64, Kind
-from isa.semantics import (TEMPLATE_GLOBALS, alu3_imm_is_reg, alu_expr, atomic, atomic_alu_expr, atomic_base,
+from isa.semantics import (TEMPLATE_GLOBALS, alu_expr, atomic, atomic_alu_expr, atomic_base,
                            atomic_fetches, cond_expr, end_expr, movsx_expr, neg_expr, sext_load_expr)
 
 S64 = 1 << 63
@@ -338,7 +338,7 @@ class _Gen:
                 e(ind, f"{v} = {_alu_source(spec, self.reg(ins.dst), b, bc)}")
                 writes.append((ins.dst, v))
             elif kd == Kind.ALU3:
-                if alu3_imm_is_reg(spec):
+                if spec.imm_reg:
                     b, bc = self.reg(ins.imm), None
                 else:
                     bc = ins.imm & (M64 if spec.width == 64 else M32)

@@ -1,2 +1,3 @@
-"""The hXDP compiler's passes, one module each (see docs/compiler.md):
-cfg, inline, bounds, zeroing, extensions, simplify, ddg, schedule, check."""
+"""The hXDP compiler's Sephirot passes, one module each (see docs/compiler.md):
+inline, bounds, zeroing, extensions, simplify, offsets, tails, rename, schedule, check.
+The analyses they share with other planners live in hxdpc.analysis."""

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from hxdpc.passes.absval import State, per_op_values, transfer
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import PURE, BoundsMarker, Func, Op, fresh_id
-from isa.insn import Insn
+from hxdpc.analysis.absval import State, per_op_values, transfer
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import PURE, BoundsMarker, Func, Op, fresh_id
+from isa.insn import make
 from isa.opcodes import Kind
 
 # (operand order data-first?, condition) -> (fail when taken?, extra to N)
@@ -119,5 +119,5 @@ def remove_bounds_checks(func: Func) -> tuple[Func, int]:
             continue
         out.append(Op(id=o.id, insn=None, orig=o.orig, marker=BoundsMarker(c.length, c.action)))
         if not c.fail_taken:
-            out.append(Op(id=fresh_id(), insn=Insn(0x05), target=o.target, orig=o.orig))
+            out.append(Op(id=fresh_id(), insn=make("ja"), target=o.target, orig=o.orig))
     return Func(out, func.name, func.notes), len(checks)

@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Optional
 
 from isa.image import Image
-from isa.insn import Insn
-from isa.opcodes import Kind, lookup
-from hxdpc.passes.ir import Op, effects, is_control
+from isa.insn import Insn, is_high_word, spec_or_none, target
+from hxdpc.analysis.ir import Op, effects, is_control
 
 
 def _op(insn: Optional[Insn]) -> Optional[Op]:
@@ -22,27 +21,18 @@ def _op(insn: Optional[Insn]) -> Optional[Op]:
 
 
 def row_successors(image: Image, r: int) -> list[int]:
-    """Rows that may execute right after row r."""
+    """Rows that may execute right after row r: each branch's target, and the next row
+    unless an instruction that never falls through (goto, exit) certainly ends the row."""
     out = []
-    row = image.rows[r]
-    stops = False
-    for insn in row:
-        if insn is None:
-            continue
-        s = lookup(insn.opcode, insn.off, insn.imm, insn.src)
+    ends = False
+    for insn in image.rows[r]:
+        s = None if insn is None else spec_or_none(insn)
         if s is None:
             continue
-        if s.kind in (Kind.JA, Kind.JCOND):
-            out.append(r + 1 + insn.off)
-            if s.kind == Kind.JA:
-                stops = True
-        if s.kind in (Kind.EXIT, Kind.PEXIT):
-            stops = stops or False
-    # a row falls through unless an unconditional jump or exit certainly ends it
-    uncond = any(x is not None and lookup(x.opcode, x.off, x.imm, x.src) is not None
-                 and lookup(x.opcode, x.off, x.imm, x.src).kind in (Kind.JA, Kind.EXIT, Kind.PEXIT)
-                 for x in row)
-    if not uncond:
+        if s.is_branch:
+            out.append(target(insn, r))
+        ends = ends or not s.falls_through
+    if not ends:
         out.append(r + 1)
     return out
 
@@ -57,8 +47,7 @@ def _lane_ops(row) -> list[tuple[int, Op]]:
         if insn is None:
             continue
         out.append((lane, _op(insn)))
-        if insn.opcode == 0x18:
-            skip = True
+        skip = insn.slots == 2
     return out
 
 
@@ -75,14 +64,13 @@ def check_schedule(image: Image) -> list[str]:
         for lane, insn in enumerate(row):
             if insn is None:
                 continue
-            if insn.opcode == 0x18:
+            if insn.slots == 2:
                 nxt = row[lane + 1] if lane + 1 < len(row) else None
-                if nxt is None or nxt.opcode != 0 or nxt.dst or nxt.src or nxt.off:
+                if nxt is None or not is_high_word(nxt):
                     errs.append(f"row {r} lane {lane}: lddw without its second word on lane {lane + 1}")
         for lane, o in _lane_ops(row):
             if o.spec is None:
-                if o.insn.opcode != 0:
-                    errs.append(f"row {r} lane {lane}: invalid opcode 0x{o.insn.opcode:02x}")
+                errs.append(f"row {r} lane {lane}: invalid opcode 0x{o.insn.opcode:02x}")
                 continue
             e = effects(o)
             for reg in e.writes:
@@ -93,8 +81,8 @@ def check_schedule(image: Image) -> list[str]:
                     writes[reg] = lane
             if e.call:
                 calls += 1
-            if o.kind in (Kind.JA, Kind.JCOND):
-                t = r + 1 + o.insn.off
+            if o.spec.is_branch:
+                t = target(o.insn, r)
                 if not 0 <= t < n:
                     errs.append(f"row {r} lane {lane}: branch to row {t} outside the image")
             if 10 in e.writes:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from hxdpc.passes.absval import PACKET, Val, per_op_values
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import Func, Op, effects, remove_ops
-from isa.insn import Insn
-from isa.opcodes import (ALU3_OPS, ALU_OPS, M64, OP_ALU3_32_K, OP_ALU3_32_X, OP_ALU3_64_K, OP_ALU3_64_X,
-                         OP_LDX48, OP_PEXIT, OP_STX48, Kind, lookup, sext)
+from hxdpc.analysis.absval import may_alias, per_op_values
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import Func, Op, effects, remove_ops
+from isa.insn import Insn, make
+from isa.opcodes import ALU3_OPS, M64, Kind, sext
 
 
 def _alu3(mov: Op, alu: Op) -> Optional[Insn]:
@@ -31,12 +30,8 @@ def _alu3(mov: Op, alu: Op) -> Optional[Insn]:
     src = mov.insn.src
     if as_.reg_src:
         reg = src if alu.insn.src == mov.insn.dst else alu.insn.src
-        opc = OP_ALU3_64_X if as_.width == 64 else OP_ALU3_32_X
-        insn = Insn(opc, dst=mov.insn.dst, src=src, off=ALU_OPS[as_.op], imm=reg)
-    else:
-        opc = OP_ALU3_64_K if as_.width == 64 else OP_ALU3_32_K
-        insn = Insn(opc, dst=mov.insn.dst, src=src, off=ALU_OPS[as_.op], imm=alu.insn.imm)
-    return insn if lookup(insn.opcode, insn.off, insn.imm, insn.src) is not None else None
+        return make(f"{as_.op}{as_.width}3_x", dst=mov.insn.dst, src=src, imm=reg)
+    return make(f"{as_.op}{as_.width}3_k", dst=mov.insn.dst, src=src, imm=alu.insn.imm)
 
 
 def three_operand(func: Func) -> tuple[Func, int]:
@@ -76,7 +71,7 @@ def param_exit(func: Func) -> tuple[Func, int]:
         v = vals.get(o.id)
         k = _const_r0(v)
         if k is not None and (o.kind == Kind.EXIT or o.kind == Kind.JA and _goes_to_exit(func, index, o)):
-            o = o.with_(insn=Insn(OP_PEXIT, imm=k), target=None)
+            o = o.with_(insn=make("pexit", imm=k), target=None)
             n += 1
         ops.append(o)
     return Func(ops, func.name, func.notes), n
@@ -102,10 +97,10 @@ def narrow_lddw(func: Func) -> tuple[Func, int]:
         if o.kind == Kind.LDDW and o.insn.src == 0:
             v = o.insn.imm & M64
             if v < 1 << 31 or v >= M64 - (1 << 31) + 1:
-                o = o.with_(insn=Insn(0xB7, dst=o.insn.dst, imm=sext(v, 32)))
+                o = o.with_(insn=make("mov64_k", dst=o.insn.dst, imm=sext(v, 32)))
                 n += 1
             elif v < 1 << 32:
-                o = o.with_(insn=Insn(0xB4, dst=o.insn.dst, imm=sext(v, 32)))
+                o = o.with_(insn=make("mov32_k", dst=o.insn.dst, imm=sext(v, 32)))
                 n += 1
         ops.append(o)
     return Func(ops, func.name, func.notes), n
@@ -113,25 +108,9 @@ def narrow_lddw(func: Func) -> tuple[Func, int]:
 
 # ---- 6-byte load/store ----
 
-def may_alias(a: Val, aoff: int, asz: int, b: Val, boff: int, bsz: int) -> bool:
-    """Can two accesses [a+aoff, +asz) and [b+boff, +bsz) overlap?"""
-    if a is None or b is None:
-        return True
-    ga = "pkt" if a[0] in PACKET else a[0]
-    gb = "pkt" if b[0] in PACKET else b[0]
-    if ga in ("const", "scalar") or gb in ("const", "scalar"):
-        return True
-    if ga != gb:
-        return False
-    if a[0] == b[0] and a[1] is not None and b[1] is not None and ga != "heap":
-        lo1, lo2 = a[1] + aoff, b[1] + boff
-        return lo1 < lo2 + bsz and lo2 < lo1 + asz
-    return True
-
-
 def load_store48(func: Func) -> tuple[Func, int, int]:
     """Fuse (ldxw, ldxh of the next 2 bytes) copied by (stxw, stxh of the next 2 bytes)."""
-    from hxdpc.passes.absval import liveness
+    from hxdpc.analysis.absval import liveness
     cfg = build_cfg(func)
     vals = per_op_values(cfg)
     live = liveness(cfg)
@@ -146,8 +125,8 @@ def load_store48(func: Func) -> tuple[Func, int, int]:
             if got:
                 lo_load, hi_load, lo_store, hi_store, reg = got
                 li, si = ops[lo_load], ops[lo_store]
-                replace[li.id] = Insn(OP_LDX48, dst=reg, src=li.insn.src, off=li.insn.off)
-                replace[ops[hi_store].id] = Insn(OP_STX48, dst=si.insn.dst, src=reg, off=si.insn.off)
+                replace[li.id] = make("ldx48", dst=reg, src=li.insn.src, off=li.insn.off)
+                replace[ops[hi_store].id] = make("stx48", dst=si.insn.dst, src=reg, off=si.insn.off)
                 dead |= {ops[hi_load].id, si.id}
     ops = [o.with_(insn=replace[o.id]) if o.id in replace else o for o in func.ops]
     n = len(replace) // 2

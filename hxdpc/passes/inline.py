@@ -13,10 +13,10 @@ Tail calls stay helper calls (the helper module switches programs); ``bpf_loop``
 from __future__ import annotations
 
 from isa.errors import InputError
-from hxdpc.passes.absval import per_op_values
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import ENDS, Func, Op, effects, falls_through, fresh_id, lift
-from isa.insn import Insn
+from hxdpc.analysis.absval import per_op_values
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import ENDS, Func, Op, effects, falls_through, fresh_id, lift
+from isa.insn import make
 from isa.opcodes import LDDW_FUNC, Kind
 from isa.program import Program
 from isa.layout import MAX_CALL_FRAMES, STACK_SIZE
@@ -71,7 +71,7 @@ def _shift_frame(o: Op, d: int, where: str) -> list[Op]:
             raise InputError(where, f"instruction {o.orig}: stack offset {off} beyond the 512-byte stack")
         return [o.with_(insn=i.with_(off=off))]
     if o.kind == Kind.MOV and spec.reg_src and i.src == 10 and spec.width == 64:
-        return [o, Op(fresh_id(), Insn(0x07, dst=i.dst, imm=-d), orig=o.orig)]
+        return [o, Op(fresh_id(), make("add64_k", dst=i.dst, imm=-d), orig=o.orig)]
     raise InputError(where, f"instruction {o.orig}: cannot relocate this use of r10 in an inlined function")
 
 
@@ -110,20 +110,20 @@ def inline_calls(program: Program, where: str = "") -> Func:
         frame = below + 8 * len(saves)
         slot = [-below - 8 * (n + 1) for n in range(len(saves))]
         ret = fresh_id()
-        restores = [Op(fresh_id(), Insn(0x79, dst=r, src=10, off=slot[n]), orig=call.orig)
+        restores = [Op(fresh_id(), make("ldxdw", dst=r, src=10, off=slot[n]), orig=call.orig)
                     for n, r in enumerate(saves)]
         back = restores[0].id if restores else ret
-        seq = [Op(call.id, Insn(0x05), target=None, orig=call.orig)]   # entry: goto next
-        seq += [Op(fresh_id(), Insn(0x7B, dst=10, src=r, off=slot[n]), orig=call.orig)
+        seq = [Op(call.id, make("ja"), target=None, orig=call.orig)]   # entry: goto next
+        seq += [Op(fresh_id(), make("stxdw", dst=10, src=r, off=slot[n]), orig=call.orig)
                 for n, r in enumerate(saves)]
         for c in inner:
             for s in _shift_frame(c, frame, where):
                 if s.kind == Kind.EXIT:
-                    s = s.with_(insn=Insn(0x05), target=back)
+                    s = s.with_(insn=make("ja"), target=back)
                 elif s.kind in ENDS:
                     raise InputError(where, f"instruction {s.orig}: parametrised exit inside a function")
                 seq.append(s)
-        seq += restores + [Op(ret, Insn(0x05), target=None, orig=call.orig)]
+        seq += restores + [Op(ret, make("ja"), target=None, orig=call.orig)]
         return seq, frame + inner_depth
 
     ops, used = expand(reachable_ops(all_ops, 0), 0)

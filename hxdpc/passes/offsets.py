@@ -11,12 +11,17 @@ bytes; rX itself is read by nothing else.
 """
 from __future__ import annotations
 
-from hxdpc.passes.absval import liveness, per_op_values
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import LOADS, STORES, Func, effects, remove_ops
+from hxdpc.analysis.absval import liveness, per_op_values
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import LOADS, STORES, Func, effects, remove_ops
+from isa.insn import mem_access
 from isa.opcodes import Kind
 
-OP_ADD64_K = 0x07
+def _base(o) -> int | None:
+    """The address register of a plain load or store (not an atomic), else None."""
+    if o.insn is None or o.kind not in LOADS + STORES:
+        return None
+    return mem_access(o.insn).base
 
 
 def fold_offsets(func: Func) -> tuple[Func, int]:
@@ -27,7 +32,7 @@ def fold_offsets(func: Func) -> tuple[Func, int]:
         ops = block.ops
         live_out = after[ops[-1].id] if ops else set()
         for i, o in enumerate(ops):
-            if o.insn is None or o.insn.opcode != OP_ADD64_K or o.insn.dst == 10:
+            if o.insn is None or o.spec.key != "add64_k" or o.insn.dst == 10:
                 continue
             x, k = o.insn.dst, o.insn.imm
             uses, ended = [], False
@@ -35,7 +40,7 @@ def fold_offsets(func: Func) -> tuple[Func, int]:
                 q = new.get(q.id, q)
                 e = effects(q)
                 if x in e.reads:
-                    base = q.insn.src if q.kind in LOADS else q.insn.dst if q.kind in STORES else None
+                    base = _base(q)
                     if base != x or q.kind in STORES and q.kind != Kind.ST and q.insn.src == x:
                         uses = None
                         break
@@ -70,8 +75,7 @@ def rebase_packet_accesses(func: Func) -> tuple[Func, int]:
     out, n = [], 0
     for o in func.ops:
         s = vals.get(o.id)
-        base = (o.insn.src if o.kind in LOADS else o.insn.dst if o.kind in STORES else None) \
-            if o.insn is not None else None
+        base = _base(o)
         if s is None or base is None or base == 10:
             out.append(o)
             continue

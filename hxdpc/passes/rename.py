@@ -10,34 +10,36 @@ are never renamed.
 """
 from __future__ import annotations
 
-from hxdpc.passes.absval import block_live_in, liveness
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import Func, Op, effects
-from isa.opcodes import OP_ALU3_32_X, OP_ALU3_64_X, Kind
+from hxdpc.analysis.absval import block_live_in, liveness
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import Func, Op, effects
+from isa.opcodes import Kind
 
-_DEF_KINDS = (Kind.ALU, Kind.MOV, Kind.MOVSX, Kind.NEG, Kind.END, Kind.ALU3, Kind.LDDW,
-              Kind.LDX, Kind.LDXSX, Kind.LDX48)
 _IMPLICIT = (Kind.CALL, Kind.CALLX, Kind.CALL_KFUNC, Kind.CALL_LOCAL, Kind.EXIT, Kind.ATOMIC)
 
 
 def _read_fields(o: Op) -> dict[str, int]:
     """Explicit register fields the op reads: field name -> register."""
     i, s = o.insn, o.spec
-    k = s.kind
     out = {}
-    if k in (Kind.ALU, Kind.NEG, Kind.END, Kind.JCOND, Kind.ST, Kind.STX, Kind.STX48):
+    if s.reads_dst:
         out["dst"] = i.dst
-    if s.reg_src and k not in (Kind.ALU3,) or k == Kind.ALU3:
-        if k not in (Kind.LDDW,):
-            out["src"] = i.src
-    if k == Kind.ALU3 and i.opcode in (OP_ALU3_64_X, OP_ALU3_32_X):
+    if s.reg_src:
+        out["src"] = i.src
+    if s.imm_reg:
         out["imm"] = i.imm
     return out
 
 
+def _defines(o: Op) -> bool:
+    """Does the op write its dst register (a definition renaming can move)?"""
+    return o.insn is not None and o.spec.writes_dst
+
+
 def _rmw(o: Op, r: int) -> bool:
     """Does the op read r through dst and write it back (r += x)?"""
-    return o.kind in (Kind.ALU, Kind.NEG, Kind.END) and o.insn.dst == r
+    s = o.spec
+    return s is not None and s.reads_dst and s.writes_dst and o.insn.dst == r
 
 
 def _webs(ops: list[Op], r: int):
@@ -47,7 +49,7 @@ def _webs(ops: list[Op], r: int):
     this value and redefines r (``r2 = *(u16 *)(r2 + 2)``) ends the web with its reads."""
     out = []
     for i, o in enumerate(ops):
-        if o.insn is None or o.kind not in _DEF_KINDS or o.insn.dst != r or _rmw(o, r):
+        if not _defines(o) or o.insn.dst != r or _rmw(o, r):
             continue
         web, ok, leaves = [(i, True, False)], True, True
         for k in range(i + 1, len(ops)):
@@ -63,7 +65,7 @@ def _webs(ops: list[Op], r: int):
                 if reads and _rmw(q, r):
                     web.append((k, True, True))
                     continue          # the chain goes on in the same register
-                if q.kind not in _DEF_KINDS and reads:
+                if not _defines(q) and reads:
                     ok = False
                     break
                 if reads:             # reads this value, starts the next one
@@ -85,7 +87,7 @@ def _read_by_branch(ops: list[Op], web) -> bool:
 def _rename(o: Op, r: int, f: int, dst: bool = True, reads: bool = True) -> Op:
     i = o.insn
     kw = {}
-    if dst and i.dst == r and o.kind in _DEF_KINDS:
+    if dst and i.dst == r and _defines(o):
         kw["dst"] = f
     fields = _read_fields(o)
     if reads:

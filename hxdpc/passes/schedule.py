@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from isa.errors import InputError
-from hxdpc.passes.absval import block_live_in, per_op_values
-from hxdpc.passes.cfg import CFG
-from hxdpc.passes.ddg import build_ddg, heights
-from hxdpc.passes.ir import BoundsMarker, Op, effects, ends_block, is_control
+from hxdpc.analysis.absval import block_live_in, per_op_values
+from hxdpc.analysis.cfg import CFG
+from hxdpc.analysis.ddg import build_ddg, dep, heights
+from hxdpc.analysis.ir import BoundsMarker, Op, effects, ends_block, is_control
 from isa.image import BoundsCheck, Image
-from isa.insn import Insn
+from isa.insn import Insn, make
 from isa.opcodes import Kind, sext
 
 CONT = "cont"   # second lane of a lddw
@@ -66,7 +66,6 @@ def schedule(cfg: CFG, lanes: int = 4, code_motion: bool = True) -> Schedule:
     vals = per_op_values(cfg)
     live_in = block_live_in(cfg)
     exit_row: dict[tuple[int, int], int] = {}    # (block, successor) -> row control leaves from
-    block_of = {o.id: b for b, blk in enumerate(cfg.blocks) for o in blk.ops}
     start_block = {blk.ops[0].id: b for b, blk in enumerate(cfg.blocks) if blk.ops}
     sch.block_rows = [(0, 0)] * len(cfg.blocks)
     for unit in chains(cfg, code_motion):
@@ -203,55 +202,79 @@ def _lanes_written(row: list) -> set[int]:
 
 
 def _fit(n: int, ops: list[Op], g, place, row: list, r: int, incoming, lanes: int, prev_lanes):
-    """(lane, bound) op n can take in row r (bound: forced by forwarding), or None."""
+    """(lane, bound) op n can take in row r (bound: forced by forwarding), or None: the
+    driver of the three rules below (dependences and hazards, forwarding, lane choice)."""
+    if not _deps_met(n, g, place, r):
+        return None
     o = ops[n]
-    need: Optional[set[int]] = None
-    min_lane = 0
-    for p in g.predecessors(n):
-        if p not in place:
-            return None
-        pr, pl = place[p]
-        d = g.edges[p, n]
-        if d["strict"] and pr >= r:
-            return None
-        if d["fwd"] and pr == r - 1 and pl >= 0:
-            need = {pl} if need is None else need & {pl}
-        if d.get("order") and pr == r:
-            min_lane = max(min_lane, pl + 1)
     if o.marker is not None:
         return -1, True
-    e = effects(o)
-    if r == 0 and not is_control(o):
-        reads = e.reads - {10}
-        if incoming is None and reads:
-            return None
-        if incoming:
-            for reg in reads:
-                if reg in incoming and not any(reg in effects(ops[p]).writes for p in range(n)):
-                    ls = incoming[reg]
-                    if len(ls) > 1:
-                        return None
-                    need = set(ls) if need is None else need & ls
-    if e.call and any(isinstance(x, Op) and effects(x).call for x in row):
+    ok, need = _forwarding_lanes(n, ops, g, place, r, incoming)
+    if not ok or _row_hazard(o, row):
         return None
-    for x in row:   # two lanes of a row never write one register
-        if isinstance(x, Op) and effects(x).writes & e.writes:
-            return None
-    if o.kind in (Kind.JA, Kind.JCOND, Kind.EXIT, Kind.PEXIT):
-        # lane order = program order of the row's control ops (calls run only if no
-        # lower lane branched away)
-        for lane, x in enumerate(row):
-            if isinstance(x, Op) and is_control(x):
-                min_lane = max(min_lane, lane + 1)
-    width = 2 if o.kind == Kind.LDDW else 1
+    lane = _choose_lane(need, _min_lane(o, row), 2 if o.kind == Kind.LDDW else 1, row, lanes, prev_lanes)
+    return None if lane is None else (lane, need is not None)
+
+
+def _deps_met(n: int, g, place, r: int) -> bool:
+    """Every predecessor of op n is placed, in an earlier row when its latency asks for one."""
+    for p in g.predecessors(n):
+        if p not in place or dep(g, p, n).latency and place[p][0] >= r:
+            return False
+    return True
+
+
+def _forwarding_lanes(n: int, ops: list[Op], g, place, r: int, incoming) -> tuple[bool, Optional[set[int]]]:
+    """(possible, lanes) per-lane forwarding allows op n in row r: lanes None = any.  A value a
+    datapath lane wrote in the row just before is read on that lane; in a unit's first row the
+    previous row is the last row of every predecessor block (`incoming`: register -> lanes
+    that wrote it there; None when a predecessor's exit row is not known yet)."""
+    need: Optional[set[int]] = None
+    for p in g.predecessors(n):
+        pr, pl = place[p]
+        if dep(g, p, n).forward and pr == r - 1 and pl >= 0:
+            need = {pl} if need is None else need & {pl}
+    o = ops[n]
+    if r == 0 and not is_control(o):
+        reads = effects(o).reads - {10}
+        if incoming is None and reads:
+            return False, None
+        for reg in reads if incoming else ():
+            if reg in incoming and not any(reg in effects(ops[p]).writes for p in range(n)):
+                ls = incoming[reg]
+                if len(ls) > 1:
+                    return False, None
+                need = set(ls) if need is None else need & ls
+    return True, need
+
+
+def _row_hazard(o: Op, row: list) -> bool:
+    """Structural hazards of the row: one helper call per row, two lanes never write one register."""
+    e = effects(o)
+    if e.call and any(isinstance(x, Op) and effects(x).call for x in row):
+        return True
+    return any(isinstance(x, Op) and effects(x).writes & e.writes for x in row)
+
+
+def _min_lane(o: Op, row: list) -> int:
+    """Lane order = program order of the row's control ops (calls run only if no lower
+    lane branched away): a branch or exit goes above every control op already in the row."""
+    if o.kind not in (Kind.JA, Kind.JCOND, Kind.EXIT, Kind.PEXIT):
+        return 0
+    return max((lane + 1 for lane, x in enumerate(row) if isinstance(x, Op) and is_control(x)), default=0)
+
+
+def _choose_lane(need: Optional[set[int]], min_lane: int, width: int, row: list, lanes: int,
+                 prev_lanes: set[int]) -> Optional[int]:
+    """Lane strategy: a lane forwarding binds the op to, else the first free lane the previous
+    row did not write (its values stay readable there), then the others."""
     if need is not None:
         cands = sorted(need)
     else:
-        free = [l for l in range(lanes)]
-        cands = [l for l in free if l not in prev_lanes] + [l for l in free if l in prev_lanes]
+        cands = [lane for lane in range(lanes) if lane not in prev_lanes] + sorted(prev_lanes & set(range(lanes)))
     for lane in cands:
         if lane >= min_lane and lane + width <= lanes and all(row[lane + k] is None for k in range(width)):
-            return lane, need is not None
+            return lane
     return None
 
 
@@ -270,14 +293,14 @@ def to_image(sch: Schedule, cfg: CFG, maps=None, name: str = "") -> Image:
             if o == CONT:
                 prev = row[lane - 1]
                 hi = (prev.insn.imm >> 32) & 0xFFFFFFFF
-                lanes[lane] = Insn(0, imm=sext(hi, 32))
+                lanes[lane] = make("nop", imm=sext(hi, 32))     # lddw's second word
                 continue
             insn = o.insn
             if o.kind in (Kind.JA, Kind.JCOND):
                 rel = start_of[o.target] - (r + 1)
                 if not -0x8000 <= rel < 0x8000:
                     raise InputError(name, f"branch of {rel} rows does not fit")
-                insn = Insn(0x05, off=rel) if o.kind == Kind.JA else insn.with_(off=rel)
+                insn = make("ja", off=rel) if o.kind == Kind.JA else insn.with_(off=rel)
             elif o.kind == Kind.LDDW:
                 insn = insn.with_(imm=insn.imm & 0xFFFFFFFFFFFFFFFF)
             lanes[lane] = insn

@@ -6,9 +6,9 @@ whose results are never read: the program's observable behaviour (action, packet
 maps, helper calls) cannot change, and registers are not observable after exit."""
 from __future__ import annotations
 
-from hxdpc.passes.absval import liveness, per_op_values
-from hxdpc.passes.cfg import build_cfg, reachable
-from hxdpc.passes.ir import PURE, Func, effects, remove_ops
+from hxdpc.analysis.absval import liveness, per_op_values
+from hxdpc.analysis.cfg import build_cfg, reachable
+from hxdpc.analysis.ir import PURE, Func, effects, remove_ops
 from isa.opcodes import Kind
 
 

@@ -12,11 +12,19 @@ latest write of rX or rY on the straight-line code before it is ``rX = rY`` is a
 """
 from __future__ import annotations
 
-from hxdpc.passes.ir import CALLS, PURE, Func, Op, effects, falls_through, fresh_id, remove_ops
+from hxdpc.analysis.ir import PURE, Func, Op, effects, falls_through, fresh_id, remove_ops
 from isa.opcodes import Kind
 
 MAX_TAIL = 2          # pure ops before the exit
-OP_MOV64_X = 0xBF
+
+
+def _copy(o: Op):
+    """(dst, src) of ``rY = rX`` (64-bit register move: rY then holds exactly rX), else None.
+    The sign-extending moves share mov64's opcode byte but change the value."""
+    s = o.spec
+    if s is None or s.kind != Kind.MOV or not s.reg_src or s.width != 64:
+        return None
+    return o.insn.dst, o.insn.src
 
 
 def _tail(func: Func, index: dict, tid: int):
@@ -27,7 +35,7 @@ def _tail(func: Func, index: dict, tid: int):
     for o in func.ops[n:n + MAX_TAIL + 2]:
         if o.kind == Kind.EXIT:
             return out + [o]
-        if o.kind in CALLS and o.insn.opcode == 0x85 and calls == 0:
+        if o.kind in (Kind.CALL, Kind.CALL_KFUNC) and calls == 0:     # a call by number
             calls += 1
         elif o.kind not in PURE or o.marker is not None:
             return None
@@ -68,9 +76,10 @@ def copy_forward(func: Func) -> tuple[Func, int]:
     targets = {o.target for o in func.ops if o.target is not None}
     dead = set()
     for i, o in enumerate(func.ops):
-        if o.insn is None or o.insn.opcode != OP_MOV64_X or o.insn.dst == o.insn.src:
+        copy = _copy(o)
+        if copy is None or copy[0] == copy[1]:
             continue
-        y, x = o.insn.dst, o.insn.src
+        y, x = copy
         j = i
         while j > 0 and func.ops[j].id not in targets:
             j -= 1
@@ -79,7 +88,7 @@ def copy_forward(func: Func) -> tuple[Func, int]:
                 break
             w = effects(p).writes
             if x in w or y in w:
-                if p.insn.opcode == OP_MOV64_X and p.insn.dst == x and p.insn.src == y and p.id not in dead:
+                if _copy(p) == (x, y) and p.id not in dead:
                     dead.add(o.id)
                 break
     return remove_ops(func, dead), len(dead)

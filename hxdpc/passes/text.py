@@ -4,8 +4,7 @@ Uses the project's disassembler (isa.disasm) when it offers ``insn_text``; other
 fills the ISA table's ``llvm`` template itself (offsets shown raw)."""
 from __future__ import annotations
 
-from isa.insn import Insn
-from isa.opcodes import lookup
+from isa.insn import Insn, spec_or_none
 
 
 def insn_text(insn: Insn) -> str:
@@ -16,7 +15,7 @@ def insn_text(insn: Insn) -> str:
             return fn(insn)
     except Exception:  # noqa: BLE001 - fall back to the table template
         pass
-    spec = lookup(insn.opcode, insn.off, insn.imm, insn.src)
+    spec = spec_or_none(insn)
     if spec is None:
         return f".word 0x{insn.opcode:02x}"
     off = insn.off

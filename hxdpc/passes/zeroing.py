@@ -10,9 +10,9 @@ receive a stack pointer clear everything.
 """
 from __future__ import annotations
 
-from hxdpc.passes.absval import POINTERS, State, Val, entry_state, forward, meet, transfer
-from hxdpc.passes.cfg import build_cfg
-from hxdpc.passes.ir import CALLS, Func, Op, effects, remove_ops
+from hxdpc.analysis.absval import POINTERS, State, Val, entry_state, forward, meet, transfer
+from hxdpc.analysis.cfg import build_cfg
+from hxdpc.analysis.ir import CALLS, Func, Op, effects, remove_ops
 from isa.opcodes import Kind
 from isa.layout import STACK_SIZE
 

@@ -11,7 +11,7 @@ from typing import Optional
 
 import networkx as nx
 
-from hxdpc.passes.ir import Func, Op, ends_block, falls_through
+from hxdpc.analysis.ir import Func, Op, ends_block, falls_through
 
 EXIT_NODE = -1
 

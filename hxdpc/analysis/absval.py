@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from hxdpc.passes.cfg import CFG
-from hxdpc.passes.ir import CALLS, Op, effects
-from isa.opcodes import M64, Kind, alu, endian, neg, sext
+from hxdpc.analysis.cfg import CFG
+from hxdpc.analysis.ir import CALLS, Op, effects
+from isa.insn import three_operand_reg
+from isa.opcodes import M64, Kind, alu, endian, movsx, neg, sext
 
 Val = Optional[tuple[str, Optional[int]]]
 State = tuple[Val, ...]
@@ -80,8 +81,8 @@ def transfer(op: Op, s: State) -> State:
         b = s[i.src] if spec.reg_src else ("const", sext(i.imm, 32) & M64)
         out[i.dst] = _alu(spec.op, w, s[i.dst], b)
     elif k == Kind.ALU3:
-        from isa.opcodes import OP_ALU3_32_X, OP_ALU3_64_X
-        b = s[i.imm] if i.opcode in (OP_ALU3_64_X, OP_ALU3_32_X) else ("const", sext(i.imm, 32) & M64)
+        reg = three_operand_reg(i)
+        b = s[reg] if reg is not None else ("const", sext(i.imm, 32) & M64)
         out[i.dst] = _alu(spec.op, w, s[i.src], b)
     elif k in (Kind.NEG, Kind.END, Kind.MOVSX):
         v = s[i.src if k == Kind.MOVSX else i.dst]
@@ -91,7 +92,6 @@ def transfer(op: Op, s: State) -> State:
             elif k == Kind.END:
                 r = endian(spec.op, v[1], spec.width)
             else:
-                from isa.opcodes import movsx
                 r = movsx(v[1], spec.variant, w)
             out[i.dst] = ("const", r & M64)
         else:
@@ -100,7 +100,7 @@ def transfer(op: Op, s: State) -> State:
         out[i.dst] = ("const", i.imm & M64) if i.src == 0 else ("heap", None)
     elif k in (Kind.LDX, Kind.LDXSX, Kind.LDX48):
         base = s[i.src]
-        if base is not None and base[0] == "ctx" and base[1] is not None and spec.size == 4:
+        if base is not None and base[0] == "ctx" and base[1] is not None and spec.size == 4 and not spec.signed:
             field = base[1] + i.off
             out[i.dst] = {0: ("data", 0), 4: ("end", 0), 8: ("meta", 0)}.get(field, SCALAR)
         elif base is not None and base[0] in ("ctx",) + PACKET:
@@ -117,6 +117,22 @@ def transfer(op: Op, s: State) -> State:
         for r in effects(op).writes:
             out[r] = None
     return tuple(out)
+
+
+def may_alias(a: Val, aoff: int, asz: int, b: Val, boff: int, bsz: int) -> bool:
+    """Can two accesses [a+aoff, +asz) and [b+boff, +bsz) overlap?"""
+    if a is None or b is None:
+        return True
+    ga = "pkt" if a[0] in PACKET else a[0]
+    gb = "pkt" if b[0] in PACKET else b[0]
+    if ga in ("const", "scalar") or gb in ("const", "scalar"):
+        return True
+    if ga != gb:
+        return False
+    if a[0] == b[0] and a[1] is not None and b[1] is not None and ga != "heap":
+        lo1, lo2 = a[1] + aoff, b[1] + boff
+        return lo1 < lo2 + bsz and lo2 < lo1 + asz
+    return True
 
 
 def forward(cfg: CFG, init: object, transfer_fn: Callable, meet_fn: Callable) -> dict[int, object]:

@@ -12,8 +12,9 @@ from itertools import count
 from typing import Optional
 
 from isa.errors import InputError
-from isa.insn import Insn, branch_target, slot_offsets
-from isa.opcodes import Kind, OP_ALU3_32_X, OP_ALU3_64_X, OpSpec, lookup
+from isa.insn import Insn, branch_target, mem_access, reads, slot_offsets, spec_or_none, writes
+from isa.insn import falls_through as insn_falls_through
+from isa.opcodes import Kind, OpSpec
 from isa.program import Program
 
 _ids = count(1_000_000)
@@ -47,7 +48,7 @@ class Op:
     def spec(self) -> Optional[OpSpec]:
         if self.insn is None:
             return None
-        return lookup(self.insn.opcode, self.insn.off, self.insn.imm, self.insn.src)
+        return spec_or_none(self.insn)
 
     @property
     def kind(self) -> Optional[Kind]:
@@ -72,7 +73,8 @@ PURE = (Kind.ALU, Kind.MOV, Kind.MOVSX, Kind.NEG, Kind.END, Kind.ALU3, Kind.LDDW
 
 def is_control(op: Op) -> bool:
     """Control lanes read their operands after the row's other lanes have written."""
-    return op.kind in BRANCHES + ENDS + CALLS + (Kind.BOUNDS,)
+    s = op.spec
+    return s is not None and s.control
 
 
 def ends_block(op: Op) -> bool:
@@ -80,7 +82,8 @@ def ends_block(op: Op) -> bool:
 
 
 def falls_through(op: Op) -> bool:
-    return op.kind not in (Kind.JA,) + ENDS
+    """Control may go on at the next op (a bounds marker always lets it)."""
+    return op.insn is None or insn_falls_through(op.insn)
 
 
 @dataclass(frozen=True)
@@ -92,70 +95,15 @@ class Effects:
     call: bool = False
 
 
-_HELPER_ARGS = frozenset(range(1, 6))
-
-
 def effects(op: Op) -> Effects:
-    """Registers an op reads and writes, and the memory it touches."""
+    """Registers an op reads and writes, and the memory it touches (the ISA table's facts)."""
     if op.marker is not None:
         return Effects(frozenset(), frozenset())
-    i, s = op.insn, op.spec
-    k = s.kind
-    R, W = set(), set()
-    load = store = None
-    if k in (Kind.ALU,):
-        R.add(i.dst)
-        if s.reg_src:
-            R.add(i.src)
-        W.add(i.dst)
-    elif k in (Kind.MOV, Kind.MOVSX):
-        if s.reg_src:
-            R.add(i.src)
-        W.add(i.dst)
-    elif k in (Kind.NEG, Kind.END):
-        R.add(i.dst)
-        W.add(i.dst)
-    elif k == Kind.ALU3:
-        R.add(i.src)
-        if i.opcode in (OP_ALU3_64_X, OP_ALU3_32_X):
-            R.add(i.imm)
-        W.add(i.dst)
-    elif k == Kind.JCOND:
-        R.add(i.dst)
-        if s.reg_src:
-            R.add(i.src)
-    elif k in (Kind.CALL, Kind.CALL_KFUNC):
-        R |= _HELPER_ARGS
-        W.add(0)
-    elif k == Kind.CALL_LOCAL:
-        R |= _HELPER_ARGS
-        W.add(0)
-    elif k == Kind.CALLX:
-        R |= _HELPER_ARGS | {i.dst}
-        W.add(0)
-    elif k == Kind.EXIT:
-        R.add(0)
-    elif k == Kind.LDDW:
-        W.add(i.dst)
-    elif k in LOADS:
-        R.add(i.src)
-        W.add(i.dst)
-        load = (i.src, i.off, s.size)
-    elif k == Kind.ST:
-        R.add(i.dst)
-        store = (i.dst, i.off, s.size)
-    elif k in (Kind.STX, Kind.STX48):
-        R |= {i.dst, i.src}
-        store = (i.dst, i.off, s.size)
-    elif k == Kind.ATOMIC:
-        R |= {i.dst, i.src}
-        load = store = (i.dst, i.off, s.size)
-        if s.op.startswith("fetch_") or s.op == "xchg":
-            W.add(i.src)
-        if s.op == "cmpxchg":
-            R.add(0)
-            W.add(0)
-    return Effects(frozenset(R), frozenset(W), load, store, k in CALLS)
+    i = op.insn
+    acc = mem_access(i)
+    where = (acc.base, acc.off, acc.size) if acc is not None else None
+    return Effects(reads(i), writes(i), where if acc is not None and acc.load else None,
+                   where if acc is not None and acc.store else None, op.kind in CALLS)
 
 
 @dataclass
@@ -177,7 +125,7 @@ def lift(program: Program, start: int = 0, end: Optional[int] = None, where: str
     ops = []
     for n in range(start, end):
         insn = insns[n]
-        spec = lookup(insn.opcode, insn.off, insn.imm, insn.src)
+        spec = spec_or_none(insn)
         if spec is None:
             raise InputError(where or program.name, f"instruction {n}: invalid opcode 0x{insn.opcode:02x}")
         tgt = None

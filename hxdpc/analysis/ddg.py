@@ -1,9 +1,11 @@
-"""Pass 5a: the data-dependence graph of a basic block (networkx DiGraph over op indices).
+"""The data-dependence graph of a basic block or chain (networkx DiGraph over op indices).
 
-Edge attributes: ``strict`` (the successor needs a later row; otherwise the same row is
-allowed) and ``fwd`` (a register value flows from a datapath lane to a datapath lane: if the
-successor is in the very next row it must be on the producer's lane, per-lane forwarding).  The rules follow the row ABI in
-isa/image.py and docs/compiler.md:
+Each edge carries one ``Dep`` (attribute ``dep``, read with ``dep(g, p, c)``): the kinds of
+dependence it stands for (``DepKind``: true, anti, output, memory, control, order), its
+``latency`` in rows (1: the successor needs a later row; 0: the same row is allowed) and
+``forward`` (a register value flows from a datapath lane to a datapath lane: if the
+successor is in the very next row it must be on the producer's lane, per-lane forwarding).
+The rules follow the row ABI in isa/image.py and docs/compiler.md:
 - RAW: strict, except that a control op (branch, exit, call) may read in the row of
   its producer (control lanes read after the row's writes) unless the producer is a call;
 - WAR: same row allowed (reads see the row's start), strict when the reader is control;
@@ -18,10 +20,13 @@ isa/image.py and docs/compiler.md:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
+
 import networkx as nx
 
-from hxdpc.passes.extensions import may_alias
-from hxdpc.passes.ir import CALLS, LOADS, PURE, Op, effects, ends_block, is_control
+from hxdpc.analysis.absval import may_alias
+from hxdpc.analysis.ir import CALLS, LOADS, PURE, Op, effects, ends_block, is_control
 from isa.opcodes import Kind
 
 
@@ -43,13 +48,36 @@ def _observable(o: Op, vals: dict) -> bool:
     return False
 
 
-def _edge(g: nx.DiGraph, p: int, c: int, strict: bool, fwd: bool = False) -> None:
+class DepKind(str, Enum):
+    TRUE = "true"          # read after write (RAW)
+    ANTI = "anti"          # write after read (WAR)
+    OUTPUT = "output"      # write after write (WAW)
+    MEMORY = "memory"      # possibly aliasing accesses, helper calls as barriers
+    CONTROL = "control"    # the unit's branches and exits, speculation past inner branches
+    ORDER = "order"        # observable ops kept on their side of a hardware bounds check
+
+
+@dataclass(frozen=True)
+class Dep:
+    """What one DDG edge asks of the schedule."""
+    kinds: frozenset          # DepKind members this edge stands for
+    latency: int              # rows between producer and successor: 0 (same row allowed) or 1
+    forward: bool = False     # datapath value: in the very next row, only on the producer's lane
+
+    def merge(self, other: "Dep") -> "Dep":
+        return Dep(self.kinds | other.kinds, max(self.latency, other.latency), self.forward or other.forward)
+
+
+def dep(g: nx.DiGraph, p: int, c: int) -> Dep:
+    """The dependence of op c on op p."""
+    return g.edges[p, c]["dep"]
+
+
+def _edge(g: nx.DiGraph, p: int, c: int, kind: DepKind, strict: bool, fwd: bool = False) -> None:
+    d = Dep(frozenset({kind}), 1 if strict else 0, fwd)
     if g.has_edge(p, c):
-        d = g.edges[p, c]
-        d["strict"] = d["strict"] or strict
-        d["fwd"] = d["fwd"] or fwd
-    else:
-        g.add_edge(p, c, strict=strict, fwd=fwd)
+        d = g.edges[p, c]["dep"].merge(d)
+    g.add_edge(p, c, dep=d)
 
 
 def build_ddg(ops: list[Op], vals: dict, spec_ok: dict | None = None) -> nx.DiGraph:
@@ -83,14 +111,14 @@ def build_ddg(ops: list[Op], vals: dict, spec_ok: dict | None = None) -> nx.DiGr
                 strict = not ctrl or ops[p].kind in CALLS
                 # per-lane forwarding binds datapath to datapath only: control lanes read
                 # after the row's writes, and a call's r0 is written at commit
-                _edge(g, p, c, strict, fwd=not ctrl and not is_control(ops[p]))
+                _edge(g, p, c, DepKind.TRUE, strict, fwd=not ctrl and not is_control(ops[p]))
         for r in e.writes:
             for p in readers.get(r, []):
                 if p != c:
-                    _edge(g, p, c, is_control(ops[p]))
+                    _edge(g, p, c, DepKind.ANTI, is_control(ops[p]))
             p = last_write.get(r)
             if p is not None:
-                _edge(g, p, c, True)
+                _edge(g, p, c, DepKind.OUTPUT, True)
         for r in e.reads:
             readers.setdefault(r, []).append(c)
         for r in e.writes:
@@ -105,25 +133,25 @@ def build_ddg(ops: list[Op], vals: dict, spec_ok: dict | None = None) -> nx.DiGr
             if q.call or e.call:
                 # a load or store may share the row of a later call: loads read the row's
                 # start, stores commit before the control lanes run (the call sees them)
-                _edge(g, p, c, not (e.call and not q.call))
+                _edge(g, p, c, DepKind.MEMORY, not (e.call and not q.call))
                 continue
             if q.store and e.load and _alias(same, p, q.store, c, e.load):
-                _edge(g, p, c, True)
+                _edge(g, p, c, DepKind.MEMORY, True)
             if q.store and e.store and _alias(same, p, q.store, c, e.store):
-                _edge(g, p, c, True)
+                _edge(g, p, c, DepKind.MEMORY, True)
             if q.load and e.store and _alias(same, p, q.load, c, e.store):
-                _edge(g, p, c, False)
+                _edge(g, p, c, DepKind.MEMORY, False)
         # bounds markers
         if o.marker is not None:
             for p in range(c):
                 if _observable(ops[p], vals):
-                    _edge(g, p, c, True)
+                    _edge(g, p, c, DepKind.ORDER, True)
                 elif ops[p].marker is not None:
-                    _edge(g, p, c, False)
+                    _edge(g, p, c, DepKind.ORDER, False)
         elif _observable(o, vals) or ends_block(o):
             for p in range(c):
                 if ops[p].marker is not None:
-                    _edge(g, p, c, False)
+                    _edge(g, p, c, DepKind.ORDER, False)
         if ends_block(o):
             inner = spec_ok is not None and o.id in spec_ok and c < len(ops) - 1
             for p in range(c):
@@ -132,15 +160,15 @@ def build_ddg(ops: list[Op], vals: dict, spec_ok: dict | None = None) -> nx.DiGr
                 if inner and ops[p].kind in PURE and ops[p].marker is None and \
                         not (eff[p].writes & spec_ok[o.id]) and not (eff[p].writes & e.reads):
                     continue
-                _edge(g, p, c, False)
+                _edge(g, p, c, DepKind.CONTROL, False)
         for p in range(c):
             bid = ops[p].id
             if spec_ok and bid in spec_ok and ops[p].insn is not None and ends_block(ops[p]):
                 if ends_block(o):
-                    _edge(g, p, c, False)
+                    _edge(g, p, c, DepKind.CONTROL, False)
                 elif not ((o.kind in PURE and o.marker is None or _safe_load(o, e, vals, bound))
                           and not (e.writes & spec_ok[bid])):
-                    _edge(g, p, c, True)
+                    _edge(g, p, c, DepKind.CONTROL, True)
     return g
 
 
@@ -181,5 +209,5 @@ def heights(g: nx.DiGraph) -> dict[int, int]:
     """Longest path (in rows) from each op to the end of its block."""
     h = {}
     for n in reversed(list(nx.topological_sort(g))):
-        h[n] = max([h[s] + (1 if g.edges[n, s]["strict"] else 0) for s in g.successors(n)], default=0)
+        h[n] = max([h[s] + dep(g, n, s).latency for s in g.successors(n)], default=0)
     return h
