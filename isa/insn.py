@@ -16,7 +16,8 @@ import struct
 from dataclasses import dataclass, replace
 from typing import Iterable, Optional
 
-from isa.opcodes import BY_KEY, OP_LDDW, OP_NOP, Kind, OpSpec, lookup, sext
+from isa.opcodes import BY_KEY, OP_LDDW, OP_NOP, Kind, OpSpec, lookup
+from isa.semantics import sext
 
 _WORD = struct.Struct("<BBhi")
 

@@ -342,15 +342,3 @@ def specs(kind: Kind) -> list[OpSpec]:
 # ---- register masks (the semantics functions live in isa.semantics) ----
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
-
-
-# The semantics functions moved to isa.semantics (with the code generators' templates);
-# old imports (`from isa.opcodes import alu`) still find them there.
-_MOVED_TO_SEMANTICS = frozenset({"sext", "alu", "movsx", "neg", "bswap", "endian", "jump_taken", "atomic"})
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_SEMANTICS:
-        import isa.semantics
-        return getattr(isa.semantics, name)
-    raise AttributeError(f"module 'isa.opcodes' has no attribute {name!r}")

@@ -12,7 +12,8 @@ from emulator.runtime.env import Env, ProgramExit
 from emulator.interp.interpreter import EXIT, HANDLERS, Activation, InterpRun, Interpreter, decode_program, frame_top
 from emulator.runtime.memory import Region
 from isa.insn import falls_through, make, mem_access, reads, slot_offsets, target, writes
-from isa.opcodes import LDDW_FUNC, M64, TABLE, Kind, sext
+from isa.opcodes import LDDW_FUNC, M64, TABLE, Kind
+from isa.semantics import sext
 from isa.program import Program
 
 MEM = layout.MEM_BASE

@@ -13,7 +13,8 @@ from typing import Callable, Optional
 from hxdpc.analysis.cfg import CFG
 from hxdpc.analysis.ir import CALLS, Op, effects
 from isa.insn import three_operand_reg
-from isa.opcodes import M64, Kind, alu, endian, movsx, neg, sext
+from isa.opcodes import M64, Kind
+from isa.semantics import alu, endian, movsx, neg, sext
 
 Val = Optional[tuple[str, Optional[int]]]
 State = tuple[Val, ...]

@@ -18,7 +18,8 @@ from hxdpc.analysis.absval import may_alias, per_op_values
 from hxdpc.analysis.cfg import build_cfg
 from hxdpc.analysis.ir import Func, Op, effects, remove_ops
 from isa.insn import Insn, make
-from isa.opcodes import ALU3_OPS, M64, Kind, sext
+from isa.opcodes import ALU3_OPS, M64, Kind
+from isa.semantics import sext
 
 
 def _alu3(mov: Op, alu: Op) -> Optional[Insn]:

@@ -19,7 +19,8 @@ from hxdpc.analysis.ddg import build_ddg, dep, heights
 from hxdpc.analysis.ir import BoundsMarker, Op, effects, ends_block, is_control
 from isa.image import BoundsCheck, Image
 from isa.insn import Insn, make
-from isa.opcodes import Kind, sext
+from isa.opcodes import Kind
+from isa.semantics import sext
 
 CONT = "cont"   # second lane of a lddw
 
