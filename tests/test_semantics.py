@@ -72,11 +72,3 @@ def test_sign_extending_load_template(v, bits):
 def test_alu3_register_form_is_decided_by_the_table():
     forms = {s.key: s.imm_reg for s in TABLE if s.kind == Kind.ALU3}
     assert forms["add643_x"] and forms["sub323_x"] and not forms["add643_k"] and not forms["mul323_k"]
-
-
-def test_old_imports_still_find_the_moved_functions():
-    from isa import opcodes
-    from isa import semantics
-    assert opcodes.alu is semantics.alu and opcodes.sext is semantics.sext
-    with pytest.raises(AttributeError):
-        opcodes.no_such_function
