@@ -70,6 +70,19 @@ def words_row(words: list[int]) -> tuple:
     return tuple(out)
 
 
+def choose_format(out, fmt: Optional[str]) -> str:
+    """The image format of output file `out`: `fmt` (--format) when given, else the one its
+    extension names (fw.bin -> bin), else rom; InputError when the two contradict."""
+    ext = Path(str(out)).suffix.lstrip(".").lower() if out else ""
+    named = ext if ext in FORMATS else None
+    if fmt is None:
+        return named or "rom"
+    if named is not None and named != fmt:
+        raise InputError(str(out), f"the name says {named} but --format is {fmt} (drop --format "
+                                   f"or name the file .{fmt})")
+    return fmt
+
+
 def sidecar_path(path) -> Path:
     return Path(str(path) + ".mapcfg.json")
 

@@ -12,11 +12,13 @@ from hxdpc.errors import InputError
 from isa.imagefmt import FORMATS, write_image
 
 
-@click.command("compile")
+@click.command("compile", epilog="\b\nExamples:\n  hxdpc compile sample_programs/xdp1.o -o xdp1.rom --report xdp1.json\n"
+                                  "  hxdpc compile sample_programs/xdp1.o -o xdp1.bin --lanes 8   (format from the name)")
 @click.argument("prog", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="image file (default ./STEM.FORMAT)")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="rom", show_default=True)
-@click.option("--lanes", type=int, default=4, show_default=True, help="VLIW lanes (1..8)")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="image format (default: from the extension of -o, else rom)")
+@click.option("--lanes", type=click.IntRange(1, 8), default=4, show_default=True, help="VLIW lanes (1..8)")
 @click.option("--depth", type=int, default=256, show_default=True, help="rows of instruction memory")
 @click.option("--report", type=click.Path(dir_okay=False), help="write the compile report (JSON)")
 @click.option("-s", "--section", help="program by section or function name")
@@ -35,6 +37,8 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
             check_kernel):
     """Compile PROG (ELF, llvm-objdump text or .s) into a Sephirot instruction-memory image."""
     from hxdpc.loader import load
+    from isa.imagefmt import choose_format
+    fmt = choose_format(out, fmt)
     program = load(prog, section)
     if check_kernel:
         check_with_kernel(prog, section)

@@ -129,7 +129,8 @@ class Verifier:
 
         with ExitStack() as stack:
             self.fib_reason = self._namespace(stack, packets, fib, helpers, maps_json, types)
-            kernel = stack.enter_context(K.KernelProgram(inp.prog, inp.section, maps_json,
+            chosen = program.name if inp.section else None      # -s may be section/function
+            kernel = stack.enter_context(K.KernelProgram(inp.prog, chosen, maps_json,
                                                          maps_source=inp.maps_path or "MAPS.json"))
             if kernel.program_name != program.name:
                 raise InputError(inp.prog, f"the kernel chose program {kernel.program_name!r} but the "
@@ -215,7 +216,7 @@ class Verifier:
             self.report.outcomes.append(Outcome(f"map {name}", status, diffs, reason))
 
 
-@click.command("verify")
+@click.command("verify", epilog="\b\nExample (as root):\n  hxdpc verify sample_programs/xdp1.o --pcap sample_programs/pcaps/xdp1-normal.pcap")
 @click.argument("prog", type=click.Path(dir_okay=False))
 @click.option("--pcap", "pcap", required=True, type=click.Path(dir_okay=False), help="packets (pcap or pcapng)")
 @click.option("--maps", "maps_path", type=click.Path(dir_okay=False), help="MAPS.json preset")

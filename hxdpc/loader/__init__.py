@@ -2,7 +2,7 @@
 
 ``load(path, section=None)`` picks one program by section name or function name (contract
 ``-s/--section``; a section holding several programs gives its first one, a function name
-picks any); by default the first program of the first section whose name starts with
+or ``section/function`` -- the form the error lists -- picks any); by default the first program of the first section whose name starts with
 ``xdp``.  The input kind is recognised by content: ELF magic, objdump text, else assembly.
 Every program of one object shares the object's map list, so map indices are stable.
 """
@@ -62,12 +62,17 @@ class _Unit:
             if e.section.name == section:
                 return e
         for e in self.entries:
-            if e.func.name == section:
+            if e.func.name == section or self._name(e) == section:
                 return e
         raise InputError(self.path, f"no section or function {section!r}; programs: {self._names()}")
 
+    @staticmethod
+    def _name(e: Entry) -> str:
+        """`section/function`, as the error lists programs (and -s takes them back)."""
+        return f"{e.section.name or '-'}/{e.func.name}"
+
     def _names(self) -> str:
-        return ", ".join(f"{e.section.name or '-'}/{e.func.name}" for e in self.entries)
+        return ", ".join(self._name(e) for e in self.entries)
 
 
 def _unit(path) -> "_Unit | Program":
@@ -102,7 +107,7 @@ def load(path, section: Optional[str] = None) -> Program:
     """One linked program of an ELF object, objdump text or assembly file."""
     u = _unit(path)
     if isinstance(u, Program):
-        if section is not None and section not in (u.section, u.name):
+        if section is not None and section not in (u.section, u.name, f"{u.section}/{u.name}"):
             raise InputError(str(path), f"no section or function {section!r}; program: {u.section}/{u.name}")
         return u
     return u.link(u.select(section))
