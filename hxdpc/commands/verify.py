@@ -111,9 +111,13 @@ class Verifier:
         if magic != b"\x7fELF":
             raise InputError(inp.prog, "verify needs an ELF object (the kernel loads its maps and relocations)")
         maps_json = read_json(inp.maps_path, "the maps preset")
-        if maps_json is not None and not isinstance(maps_json, dict):
-            raise InputError(inp.maps_path, "expected an object {map name: [entries]}")
+        if maps_json is not None:
+            from emulator.runtime.maps import check_preset
+            check_preset(maps_json, inp.maps_path)
         ctx_json = read_json(inp.ctx_path, "the packet context")
+        if ctx_json is not None:
+            from emulator.runtime.pcapio import check_ctx
+            check_ctx(ctx_json, inp.ctx_path)
         fib = read_json(inp.fib_path, "the FIB")
         pcapio, session_mod = _runtime()
         from emulator.runtime.fib import parse_fib
