@@ -21,7 +21,7 @@ from emulator import layout
 from emulator.env import Env, Executor, ProgramExit
 from emulator.interpreter import DEFAULT_BUDGET
 from emulator.memory import Region
-from hxdpc.errors import InputError
+from hxdpc.errors import InputError, quote
 from isa.insn import Insn, encode
 from isa.opcodes import ALU_OPS, CLS_ALU64, M64, SRC_K
 from isa.program import Function, Program
@@ -92,11 +92,11 @@ def _words(lines: list[str]) -> list[str]:
 def _parse_result(lines: list[str], where: str) -> int:
     words = _words(lines)
     if len(words) != 1:
-        raise InputError(where, f"'-- result' must hold one number, found {words!r}")
+        raise InputError(where, f"'-- result' must hold one number, found {quote(words)}")
     try:
         return int(words[0], 0) & M64
     except ValueError:
-        raise InputError(where, f"'-- result' is not a number: {words[0]!r}") from None
+        raise InputError(where, f"'-- result' is not a number: {quote(words[0])}") from None
 
 
 def _parse_mem(lines: list[str], where: str) -> bytes:
@@ -272,5 +272,5 @@ def select_targets(name: str) -> dict[str, Factory]:
     if name == "all":
         return dict(TARGETS)
     if name not in TARGETS:
-        raise InputError("--target", f"unknown target {name!r} (one of {', '.join(TARGETS)}, all)")
+        raise InputError("--target", f"unknown target {quote(name)} (one of {', '.join(TARGETS)}, all)")
     return {name: TARGETS[name]}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hxdpc.errors import InputError
+from hxdpc.errors import InputError, quote
 from isa.asm import AsmError, assemble_listing
 from isa.disasm import disassemble_file, format_insn
 from isa.imagefmt import BIN_MAGIC
@@ -29,7 +29,7 @@ def _sections(path: Path, section: str | None):
     if section is not None:
         secs = [s for s in secs if s.name == section]
         if not secs:
-            raise InputError(str(path), f"no code section {section!r}")
+            raise InputError(str(path), f"no code section {quote(section)}")
     return [(s.name, s.insns, getattr(s, "labels", None) or s.symbols) for s in secs]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from hxdpc.errors import InputError
+from hxdpc.errors import InputError, quote
 from hxdpc.loader.elf import CodeSection, ElfObject
 from hxdpc.loader.link import Entry, Linker, entry_points
 from hxdpc.loader.maps import MapTable, read_maps
@@ -64,7 +64,7 @@ class _Unit:
         for e in self.entries:
             if e.func.name == section or self._name(e) == section:
                 return e
-        raise InputError(self.path, f"no section or function {section!r}; programs: {self._names()}")
+        raise InputError(self.path, f"no section or function {quote(section)}; programs: {self._names()}")
 
     @staticmethod
     def _name(e: Entry) -> str:
@@ -108,7 +108,7 @@ def load(path, section: Optional[str] = None) -> Program:
     u = _unit(path)
     if isinstance(u, Program):
         if section is not None and section not in (u.section, u.name, f"{u.section}/{u.name}"):
-            raise InputError(str(path), f"no section or function {section!r}; program: {u.section}/{u.name}")
+            raise InputError(str(path), f"no section or function {quote(section)}; program: {u.section}/{u.name}")
         return u
     return u.link(u.select(section))
 

@@ -18,7 +18,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
-from hxdpc.errors import InputError
+from hxdpc.errors import InputError, quote
 from isa.insn import DecodeError, Insn, decode, slot_offsets
 
 EM_BPF = 247
@@ -183,7 +183,7 @@ class ElfObject:
                 shndx = _shndx(s["st_shndx"])
                 secname = self._sections[shndx][0] if 0 < shndx < len(self._sections) else ""
                 if 0 < shndx < 0xFF00 and shndx >= len(self._sections):
-                    raise InputError(f"{self.path}: symbol {s.name!r}", f"section index {shndx} out of range")
+                    raise InputError(f"{self.path}: symbol {quote(s.name)}", f"section index {shndx} out of range")
                 typ = s["st_info"]["type"].replace("STT_", "")
                 self._symbols.append(Symbol(
                     name=s.name or (secname if typ == "SECTION" else ""), value=s["st_value"],
@@ -294,22 +294,22 @@ class ElfObject:
             funcs = [s for s in syms if s.type == "NOTYPE" and s.bind == "GLOBAL" and s.name]
         for s in syms:
             if s.type in ("FUNC", "NOTYPE") and s.name and (s.value % 8 or s.value // 8 > nslots):
-                raise InputError(where, f"symbol {s.name!r} at byte offset {s.value} is not an instruction boundary")
-        labels = [(s.name, at(s.value, f"symbol {s.name!r}")) for s in syms
+                raise InputError(where, f"symbol {quote(s.name)} at byte offset {s.value} is not an instruction boundary")
+        labels = [(s.name, at(s.value, f"symbol {quote(s.name)}")) for s in syms
                   if s.type in ("FUNC", "NOTYPE") and s.name and s.value // 8 < nslots]
         ranges: list[FuncRange] = []
         starts = sorted({s.value for s in funcs})
         for s in funcs:
-            start = at(s.value, f"function {s.name!r}")
+            start = at(s.value, f"function {quote(s.name)}")
             if s.size:
                 end_b = s.value + s.size
                 if end_b > len(raw) or end_b % 8:
-                    raise InputError(where, f"function {s.name!r} (offset {s.value}, size {s.size}) "
+                    raise InputError(where, f"function {quote(s.name)} (offset {s.value}, size {s.size}) "
                                             f"extends past the section ({len(raw)} bytes)")
             else:
                 later = [v for v in starts if v > s.value]
                 end_b = later[0] if later else len(raw)
-            end = len(insns) if end_b // 8 == nslots else at(end_b, f"end of function {s.name!r}")
+            end = len(insns) if end_b // 8 == nslots else at(end_b, f"end of function {quote(s.name)}")
             ranges.append(FuncRange(s.name, start, end, s.bind))
         relocs = [Relocation(off, at(off, f"relocation {RELOC_NAMES.get(t, t)}"), t, sym, add)
                   for off, t, sym, add in self.relocations_for(index)]
@@ -324,5 +324,5 @@ class ElfObject:
         for c in self.code_sections():
             if c.name == name:
                 return c
-        raise InputError(self.path, f"no code section {name!r} (sections: "
+        raise InputError(self.path, f"no code section {quote(name)} (sections: "
                                     f"{', '.join(c.name for c in self.code_sections()) or 'none'})")
