@@ -10,7 +10,7 @@ import click
 from hxdpc.errors import InputError, quote
 from isa.asm import AsmError, assemble_listing
 from isa.disasm import disassemble_file, format_insn
-from isa.imagefmt import BIN_MAGIC
+from isa import imagefmt
 from isa.rowtext import format_rows, is_row_text, parse_rows
 
 MARKED_FORMATS = ("bin", "json", "coe", "mif")
@@ -37,15 +37,14 @@ def _image(path: Path, data: bytes):
     """The image in a file (any format `compile` writes, with its sidecar), or None when the
     content is not an image.  A damaged bin, json, coe or mif image (formats with a marker)
     is an error; text that merely looks like a mem or rom image may be assembly."""
-    from isa import imagefmt
     fmt = imagefmt.detect(data)
     if fmt is None:
         return None
+    if fmt in MARKED_FORMATS:
+        return imagefmt.read_image(path)
     try:
         return imagefmt.read_image(path)
     except InputError:
-        if fmt in MARKED_FORMATS:
-            raise
         return None
 
 
@@ -69,7 +68,7 @@ def render(path: Path, section: str | None = None, syntax: str = "llvm") -> str:
     if kind in ("elf", "objdump"):
         secs = _sections(path, section)
         return disassemble_file(str(path), secs) if syntax == "llvm" else _conf_listing(secs)
-    if data.startswith(BIN_MAGIC):
+    if imagefmt.detect(data) in MARKED_FORMATS:      # before row text: a json image is `{...}`
         return format_rows(_image(path, data))
     try:
         text = data.decode("utf-8")
