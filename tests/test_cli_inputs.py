@@ -12,7 +12,7 @@ import pytest
 
 from isa.imagefmt import FORMATS, detect
 from tests.cli_util import cli, one_line_error, small_pcap
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, needs_kernel
 
 XDP1 = SAMPLES / "xdp1.o"
 TAIL = SAMPLES / "xdp_tailcall.o"
@@ -259,3 +259,20 @@ def test_python_dash_m_hxdpc():
     r = subprocess.run([sys.executable, "-m", "hxdpc", "compile", str(ROOT)], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+# ---- verify: the same checks before the kernel sees the inputs -----------------------------
+
+@needs_kernel
+def test_verify_checks_the_maps_preset_before_the_kernel(tmp_path):
+    maps = _write(tmp_path, "maps.json", {"jmp_table": [{"key": "00000000", "value": ["xdp_ipv4"]}]})
+    small = small_pcap(SAMPLES / "pcaps" / "xdp_tailcall-normal.pcap", tmp_path / "t.pcap")
+    one_line_error(cli("verify", TAIL, "--pcap", small, "--maps", maps), maps, "jmp_table[0].value")
+
+
+@needs_kernel
+def test_verify_takes_section_slash_function(tmp_path):
+    small = small_pcap(SAMPLES / "pcaps" / "xdp_tailcall-normal.pcap", tmp_path / "t.pcap")
+    r = cli("verify", TAIL, "-s", "xdp/xdp_ipv4", "--pcap", small, "--maps", SAMPLES / "xdp_tailcall.maps.json")
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().splitlines()[-1].endswith("0 failed, 0 skipped")
