@@ -53,6 +53,14 @@ def quote(content, limit: int = QUOTE_LIMIT) -> str:
     return "'" + "".join(out) + "'"
 
 
+def plain(name: str) -> str:
+    """A name from a file (section, map) as it is when short and printable, else quoted."""
+    name = str(name)
+    if name.isprintable() and len(name) <= QUOTE_LIMIT and "'" not in name:
+        return name
+    return quote(name)
+
+
 def read_json(path, what: str):
     """The JSON in file `path` (None when path is None), or InputError naming the file."""
     import json

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from emulator import layout
 from emulator.memory import Fault, Region
-from hxdpc.errors import QUOTE_LIMIT, InputError, expect_list, expect_object, expect_str, quote
+from hxdpc.errors import InputError, expect_list, expect_object, expect_str, plain, quote
 from isa.program import MAP_TYPE_IDS, MapDef
 
 BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK = 0, 1, 2, 4
@@ -55,8 +55,7 @@ ENTRY_FIELDS = ("key", "value", "values")
 
 def map_where(where: str, name: str) -> str:
     """`where: NAME` for messages about one map of a preset (the name quoted when odd)."""
-    plain = name.isprintable() and len(name) <= QUOTE_LIMIT and "'" not in name
-    return f"{where}: {name if plain else quote(name)}"
+    return f"{where}: {plain(name)}"
 
 
 def check_preset(spec, where: str) -> dict:

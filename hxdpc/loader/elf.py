@@ -18,7 +18,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
-from hxdpc.errors import InputError, quote
+from hxdpc.errors import InputError, plain, quote
 from isa.insn import DecodeError, Insn, decode, slot_offsets
 
 EM_BPF = 247
@@ -168,7 +168,7 @@ class ElfObject:
             sh = sec.header
             name = sec.name
             if sh["sh_type"] != SHT_NOBITS and sh["sh_offset"] + sh["sh_size"] > n:
-                raise InputError(f"{self.path}: section {name or i}",
+                raise InputError(f"{self.path}: section {plain(name) if name else i}",
                                  f"truncated: offset {sh['sh_offset']} + size {sh['sh_size']} "
                                  f"extends past the end of the file ({n} bytes)")
             self._sections.append((name, sec))
@@ -178,7 +178,7 @@ class ElfObject:
             if not isinstance(sec, SymbolTableSection):
                 continue
             if sec.header["sh_entsize"] not in (0, 24) or sec.header["sh_size"] % 24:
-                raise InputError(f"{self.path}: section {name}", "bad symbol table entry size")
+                raise InputError(f"{self.path}: section {plain(name)}", "bad symbol table entry size")
             for s in sec.iter_symbols():
                 shndx = _shndx(s["st_shndx"])
                 secname = self._sections[shndx][0] if 0 < shndx < len(self._sections) else ""
@@ -245,15 +245,15 @@ class ElfObject:
             link = sec.header["sh_link"]
             if not isinstance(self._sections[link][1] if link < len(self._sections) else None,
                               SymbolTableSection):
-                raise InputError(f"{self.path}: section {name}", f"sh_link {link} is not a symbol table")
+                raise InputError(f"{self.path}: section {plain(name)}", f"sh_link {link} is not a symbol table")
             entsize = 24 if sec.is_RELA() else 16
             if sec.header["sh_size"] % entsize:
-                raise InputError(f"{self.path}: section {name}",
+                raise InputError(f"{self.path}: section {plain(name)}",
                                  f"size {sec.header['sh_size']} is not a multiple of {entsize}")
             for k, r in enumerate(sec.iter_relocations()):
                 symi = r["r_info_sym"]
                 if symi >= len(self._symbols):
-                    raise InputError(f"{self.path}: section {name}",
+                    raise InputError(f"{self.path}: section {plain(name)}",
                                      f"relocation {k} names symbol {symi}, the table has {len(self._symbols)}")
                 out.append((r["r_offset"], r["r_info_type"], self._symbols[symi],
                             r["r_addend"] if sec.is_RELA() else None))
@@ -271,7 +271,7 @@ class ElfObject:
 
     def _code_section(self, index: int, strict: bool) -> CodeSection:
         name = self.section_name(index)
-        where = f"{self.path}: section {name}"
+        where = f"{self.path}: section {plain(name)}"
         raw = self.section_data(index)
         if len(raw) % 8:
             raise InputError(where, f"size {len(raw)} is not a multiple of 8 (instruction size)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from hxdpc.errors import InputError, quote
+from hxdpc.errors import InputError, plain, quote
 from hxdpc.loader.elf import R_BPF_64_32, R_BPF_64_64, CodeSection, FuncRange, Relocation
 from hxdpc.loader.maps import MapTable
 from isa.insn import Insn
@@ -80,7 +80,7 @@ class Linker:
 
     # ---- helpers ----
     def _where(self, sec: CodeSection, index: int) -> str:
-        return f"{self.path}: section {sec.name}, insn {index} (byte offset {self._slots[sec.index][index] * 8})"
+        return f"{self.path}: section {plain(sec.name)}, insn {index} (byte offset {self._slots[sec.index][index] * 8})"
 
     def _place(self, sec: CodeSection, func: FuncRange) -> int:
         """Copy a function to the end of the program; its index there."""
