@@ -276,3 +276,9 @@ def test_verify_takes_section_slash_function(tmp_path):
     r = cli("verify", TAIL, "-s", "xdp/xdp_ipv4", "--pcap", small, "--maps", SAMPLES / "xdp_tailcall.maps.json")
     assert r.exit_code == 0, r.output
     assert r.output.strip().splitlines()[-1].endswith("0 failed, 0 skipped")
+
+
+@needs_kernel
+def test_check_kernel_takes_section_slash_function(tmp_path):
+    r = cli("compile", TAIL, "-s", "xdp/xdp_ipv6", "--check-kernel", "-o", tmp_path / "x.rom")
+    assert r.exit_code == 0, r.output

@@ -41,7 +41,7 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
     fmt = choose_format(out, fmt)
     program = load(prog, section)
     if check_kernel:
-        check_with_kernel(prog, section)
+        check_with_kernel(prog, program.name if section else None)   # -s may be section/function
     opts = CompileOptions(lanes=lanes, depth=depth, bounds_removal=not no_bounds_removal,
                           zero_removal=not no_zero_removal, three_operand=not no_three_operand,
                           load48=not no_48bit, param_exit=not no_param_exit, code_motion=not no_code_motion)
