@@ -20,7 +20,7 @@ from isa import layout
 from emulator.runtime.env import Env, Executor, ProgramExit
 from emulator.interp.interpreter import DEFAULT_BUDGET
 from emulator.runtime.memory import Region
-from isa.errors import InputError
+from isa.errors import InputError, quote
 from isa.insn import Insn, encode
 from isa.opcodes import ALU_OPS, CLS_ALU64, M64, SRC_K
 from isa.program import Function, Program
@@ -91,11 +91,11 @@ def _words(lines: list[str]) -> list[str]:
 def _parse_result(lines: list[str], where: str) -> int:
     words = _words(lines)
     if len(words) != 1:
-        raise InputError(where, f"'-- result' must hold one number, found {words!r}")
+        raise InputError(where, f"'-- result' must hold one number, found {quote(words)}")
     try:
         return int(words[0], 0) & M64
     except ValueError:
-        raise InputError(where, f"'-- result' is not a number: {words[0]!r}") from None
+        raise InputError(where, f"'-- result' is not a number: {quote(words[0])}") from None
 
 
 def _parse_mem(lines: list[str], where: str) -> bytes:

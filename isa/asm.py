@@ -27,6 +27,7 @@ from isa.disasm import AMBIGUOUS_LLVM, SYNTAXES, conf_template, templates
 from isa.insn import Insn, spec_or_none
 from isa.opcodes import TABLE, Kind, OpSpec
 from isa.program import Function, Program
+from isa.errors import quote
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 
@@ -58,8 +59,8 @@ def lex(text: str) -> list[Tok]:
     try:
         return _toks(_parser().parse(text, start="tokens"))
     except UnexpectedInput as e:
-        raise AsmError(0, f"unexpected character {text[e.pos_in_stream:e.pos_in_stream + 1]!r}" if
-                       getattr(e, "pos_in_stream", None) is not None else str(e)) from None
+        raise AsmError(0, f"unexpected character {quote(text[e.pos_in_stream:e.pos_in_stream + 1])}" if
+                       getattr(e, "pos_in_stream", None) is not None else quote(str(e))) from None
 
 
 # ---- templates compiled to token patterns ----
@@ -269,9 +270,9 @@ def parse_insn(text: str, syntax: Optional[str] = None) -> Insn:
     try:
         parsed = parse_statement(toks, syntax)
     except AsmError as e:
-        raise AsmError(0, f"{e.reason}: {text.strip()!r}") from None
+        raise AsmError(0, f"{e.reason}: {quote(text.strip())}") from None
     if parsed.label is not None:
-        raise AsmError(0, f"label {parsed.label[1]!r} where a number is needed")
+        raise AsmError(0, f"label {quote(parsed.label[1])} where a number is needed")
     return _build(parsed)
 
 
@@ -340,7 +341,7 @@ def assemble_listing(text: str, syntax: Optional[str] = None) -> Listing:
     try:
         tree = _parser().parse("\n".join(norm) + "\n", start="start")
     except UnexpectedInput as e:
-        raise AsmError(e.line, f"syntax error near {src_lines[e.line - 1].strip()!r}") from None
+        raise AsmError(e.line, f"syntax error near {quote(src_lines[e.line - 1].strip())}") from None
     parsed: list[tuple[Parsed, int]] = []
     labels: dict[str, int] = {}
     for line in tree.children:
@@ -349,13 +350,13 @@ def assemble_listing(text: str, syntax: Optional[str] = None) -> Listing:
             if child.data == "label":
                 name = str(child.children[0])
                 if name in labels:
-                    raise AsmError(lineno, f"label {name!r} defined twice")
+                    raise AsmError(lineno, f"label {quote(name)} defined twice")
                 labels[name] = len(parsed)
             else:
                 try:
                     parsed.append((parse_statement(_toks(child), syntax), lineno))
                 except AsmError as e:
-                    raise AsmError(lineno, f"{e.reason}: {src_lines[lineno - 1].strip()!r}") from None
+                    raise AsmError(lineno, f"{e.reason}: {quote(src_lines[lineno - 1].strip())}") from None
     return _resolve(parsed, labels, section)
 
 
@@ -374,7 +375,7 @@ def _resolve(parsed: list[tuple[Parsed, int]], labels: dict[str, int], section: 
             if target is None and name == "exit":
                 target = first_exit
             if target is None:
-                raise AsmError(lineno, f"undefined label {name!r}")
+                raise AsmError(lineno, f"undefined label {quote(name)}")
             p.fields[fld] = slots[target] - (slots[n] + 1)
             if p.spec.kind == Kind.CALL_LOCAL:
                 calls.append(target)

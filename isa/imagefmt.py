@@ -26,7 +26,7 @@ import struct
 from pathlib import Path
 from typing import Optional
 
-from isa.errors import InputError
+from isa.errors import InputError, expect_int, expect_list, expect_object, expect_str, quote
 from isa.image import BoundsCheck, Image
 from isa.insn import Insn, decode_word, encode_word
 from isa.program import MapDef
@@ -70,6 +70,19 @@ def words_row(words: list[int]) -> tuple:
     return tuple(out)
 
 
+def choose_format(out, fmt: Optional[str]) -> str:
+    """The image format of output file `out`: `fmt` (--format) when given, else the one its
+    extension names (fw.bin -> bin), else rom; InputError when the two contradict."""
+    ext = Path(str(out)).suffix.lstrip(".").lower() if out else ""
+    named = ext if ext in FORMATS else None
+    if fmt is None:
+        return named or "rom"
+    if named is not None and named != fmt:
+        raise InputError(str(out), f"the name says {named} but --format is {fmt} (drop --format "
+                                   f"or name the file .{fmt})")
+    return fmt
+
+
 def sidecar_path(path) -> Path:
     return Path(str(path) + ".mapcfg.json")
 
@@ -93,19 +106,35 @@ def _map_json(m: MapDef, i: Optional[int]) -> dict:
     return d if i is None else {"id": i, **d}
 
 
-def _map_from(d: dict) -> MapDef:
+_MAP_INTS = ("type", "key_size", "value_size", "max_entries", "flags")
+_MAP_STRS = ("name", "section", "libbpf_name")
+_MAP_FIELDS = tuple(f.name for f in dataclasses.fields(MapDef)) + ("id", "type_name")
+
+
+def _map_from(d, where: str = "map") -> MapDef:
+    """A MapDef from its sidecar JSON, every field's type checked (InputError naming it)."""
+    expect_object(where, d, _MAP_FIELDS, required=("name", "type", "key_size", "value_size", "max_entries"))
     kw = {}
-    for f in dataclasses.fields(MapDef):
-        if f.name not in d:
-            continue
-        v = d[f.name]
-        if f.name == "initial" and v is not None:
-            v = bytes.fromhex(v)
-        elif f.name == "inner" and v is not None:
-            v = _map_from(v)
-        elif isinstance(v, list) and all(isinstance(x, list) and len(x) == 2 for x in v):
-            v = {k: x for k, x in v}
-        kw[f.name] = v
+    for name in _MAP_INTS:
+        if name in d:
+            kw[name] = expect_int(f"{where}.{name}", d[name])
+    for name in _MAP_STRS:
+        if name in d:
+            kw[name] = expect_str(f"{where}.{name}", d[name])
+    if d.get("initial") is not None:
+        try:
+            kw["initial"] = bytes.fromhex(expect_str(f"{where}.initial", d["initial"]))
+        except ValueError:
+            raise InputError(f"{where}.initial", f"not hex: {quote(d['initial'])}") from None
+    if d.get("inner") is not None:
+        kw["inner"] = _map_from(d["inner"], f"{where}.inner")
+    if "init_slots" in d:
+        slots = {}
+        for i, pair in enumerate(expect_list(f"{where}.init_slots", d["init_slots"])):
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], str)):
+                raise InputError(f"{where}.init_slots[{i}]", "expected [slot, name]")
+            slots[expect_int(f"{where}.init_slots[{i}]", pair[0])] = pair[1]
+        kw["init_slots"] = slots
     return MapDef(**kw)
 
 
@@ -127,14 +156,21 @@ def mapcfg(image: Image) -> dict:
 
 
 def apply_mapcfg(image: Image, cfg: dict, where: str) -> Image:
-    try:
-        if cfg.get("format") != "hxdp-mapcfg":
-            raise KeyError("format")
-        maps = [_map_from(d) for d in sorted(cfg["maps"], key=lambda d: d["id"])]
-        bounds = [BoundsCheck(int(b["row"]), int(b["length"]), int(b["action"])) for b in cfg["bounds"]]
-        lanes = int(cfg.get("lanes", image.lanes))
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(where, f"not a valid map configuration ({e})") from None
+    expect_object(where, cfg)
+    if cfg.get("format") != "hxdp-mapcfg":
+        raise InputError(where, 'not a map configuration (no "format": "hxdp-mapcfg")')
+    maps_json = expect_list(f"{where}: maps", cfg.get("maps", []))
+    ids = [expect_int(f"{where}: maps[{i}].id", expect_object(f"{where}: maps[{i}]", d).get("id"))
+           for i, d in enumerate(maps_json)]
+    if sorted(ids) != list(range(len(ids))):
+        raise InputError(f"{where}: maps", f"map ids {ids} are not 0..{len(ids) - 1}")
+    maps = [_map_from(d, f"{where}: maps[{i}]") for i, d in sorted(enumerate(maps_json), key=lambda x: ids[x[0]])]
+    bounds = []
+    for i, b in enumerate(expect_list(f"{where}: bounds", cfg.get("bounds", []))):
+        w = f"{where}: bounds[{i}]"
+        expect_object(w, b, ("row", "length", "action"), required=("row", "length", "action"))
+        bounds.append(BoundsCheck(*(expect_int(f"{w}.{k}", b[k]) for k in ("row", "length", "action"))))
+    lanes = expect_int(f"{where}: lanes", cfg.get("lanes", image.lanes), 1, 8)
     if lanes != image.lanes:
         raise InputError(where, f"says {lanes} lanes, the image has {image.lanes}")
     return Image(rows=image.rows, lanes=image.lanes, maps=maps, bounds=bounds, name=cfg.get("name", ""))
@@ -199,7 +235,7 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 def _split_words(hexrow: str, lanes: int, where: str) -> list[int]:
     if len(hexrow) != 16 * lanes or not _HEX.match(hexrow):
-        raise InputError(where, f"row {hexrow[:40]!r} is not {lanes} words of 16 hex digits")
+        raise InputError(where, f"row {quote(hexrow)} is not {lanes} words of 16 hex digits")
     words = [int(hexrow[16 * i:16 * i + 16], 16) for i in range(lanes)]
     return list(reversed(words))
 
@@ -261,12 +297,11 @@ def decode_image(data: bytes, where: str = "image") -> Image:
         rows += [(None,) * 4] * (ROM_ROWS - len(rows))
         return Image(rows=rows, lanes=4)
     if fmt == "json":
-        try:
-            doc = json.loads(text)
-            lanes = int(doc["lanes"])
-            rows = [words_row([0 if w is None else int(w, 16) for w in r]) for r in doc["rows"]]
-        except (ValueError, KeyError, TypeError) as e:
-            raise InputError(where, f"not a valid json image ({e})") from None
+        doc = _json(text, where, "json image")
+        expect_object(where, doc, required=("lanes", "rows"))
+        lanes = expect_int(f"{where}: lanes", doc["lanes"], 1, 8)
+        rows = [words_row(_json_words(r, lanes, f"{where}: rows[{i}]"))
+                for i, r in enumerate(expect_list(f"{where}: rows", doc["rows"]))]
         img = Image(rows=rows, lanes=lanes)
         if "maps" in doc:
             img = apply_mapcfg(img, {**doc, "format": "hxdp-mapcfg", "lanes": lanes}, where)
@@ -298,6 +333,28 @@ def decode_image(data: bytes, where: str = "image") -> Image:
     return Image(rows=_rows_from_hex(hexes, lanes, where), lanes=lanes)
 
 
+def _json(text: str, where: str, what: str):
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InputError(where, f"{what} is nested too deeply") from None
+    except ValueError as e:
+        raise InputError(where, f"{what} is not valid JSON ({quote(str(e))})") from None
+
+
+def _json_words(row, lanes: int, where: str) -> list[int]:
+    """One json-image row: `lanes` words, each 16 hex digits or null (an empty slot)."""
+    expect_list(where, row)
+    if len(row) != lanes:
+        raise InputError(where, f"{len(row)} words where the image has {lanes} lanes")
+    out = []
+    for w in row:
+        if w is not None and not (isinstance(w, str) and len(w) == 16 and _HEX.match(w)):
+            raise InputError(where, f"word {quote(w)} is not 16 hex digits or null")
+        out.append(0 if w is None else int(w, 16))
+    return out
+
+
 def _lanes_from_header(text: str) -> Optional[int]:
     m = re.search(r"hxdp-image lanes=(\d+)", text)
     if m:
@@ -317,9 +374,10 @@ def read_image(path, sidecar: bool = True) -> Image:
     sc = sidecar_path(p)
     if sidecar and sc.exists():
         try:
-            cfg = json.loads(sc.read_text())
+            text = sc.read_text(encoding="utf-8")
         except (ValueError, OSError) as e:
-            raise InputError(str(sc), f"cannot read the map configuration ({e})") from None
+            raise InputError(str(sc), f"cannot read the map configuration ({quote(str(e))})") from None
+        cfg = _json(text, str(sc), "the map configuration")
         img = apply_mapcfg(img, cfg, str(sc))
     return img
 

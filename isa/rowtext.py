@@ -32,6 +32,7 @@ from isa.image import BoundsCheck, Image
 from isa.insn import Insn, decode_word, encode_word, spec_or_none
 from isa.opcodes import BY_KEY
 from isa.program import MapDef
+from isa.errors import quote
 
 LDDW_OPCODE = BY_KEY["lddw"].opcode
 HEADER = "# hxdpc image (row syntax: docs/isa.md)"
@@ -98,21 +99,35 @@ def _to_json(m: MapDef) -> dict:
     return out
 
 
-def _from_json(d: dict) -> MapDef:
+_MAP_TYPES = {f.name: f.type for f in dataclasses.fields(MapDef)}
+_INT_FIELDS = ("type", "key_size", "value_size", "max_entries", "flags")
+
+
+def _from_json(d) -> MapDef:
+    """A MapDef from a `.map` line's JSON; AsmError on a wrong field or a wrong type."""
+    if not isinstance(d, dict):
+        raise AsmError(0, "a .map line holds one JSON object")
     kw = {}
-    names = {f.name for f in dataclasses.fields(MapDef)}
     for k, v in d.items():
-        if k not in names:
-            raise AsmError(0, f"unknown map field {k!r}")
-        if isinstance(v, dict) and set(v) == {"hex"}:
-            v = bytes.fromhex(v["hex"])
+        if k not in _MAP_TYPES:
+            raise AsmError(0, f"unknown map field {quote(k)}")
+        if isinstance(v, dict) and set(v) == {"hex"} and isinstance(v["hex"], str):
+            try:
+                v = bytes.fromhex(v["hex"])
+            except ValueError:
+                raise AsmError(0, f"map field {k}: not hex: {quote(v['hex'])}") from None
         elif k == "inner" and isinstance(v, dict):
             v = _from_json(v)
+        ok = (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0xFFFFFFFF if k in _INT_FIELDS
+              else isinstance(v, str) if k in ("name", "section", "libbpf_name")
+              else isinstance(v, dict) if k == "init_slots" else True)
+        if not ok:
+            raise AsmError(0, f"map field {k}: wrong type or range ({quote(v)})")
         kw[k] = v
     try:
         return MapDef(**kw)
     except TypeError as e:
-        raise AsmError(0, f"bad map definition: {e}") from None
+        raise AsmError(0, f"bad map definition: {quote(str(e))}") from None
 
 
 # ---- images ----
@@ -157,6 +172,8 @@ def parse_rows(text: str) -> Image:
                         maps.append(_from_json(json.loads(rest)))
                     except json.JSONDecodeError as e:
                         raise AsmError(0, f"bad map JSON: {e.msg}") from None
+                    except (RecursionError, ValueError):
+                        raise AsmError(0, "bad map JSON: nested too deeply or a number too long") from None
                 elif word == ".bounds":
                     parts = rest.split()
                     if len(parts) != 3:
@@ -167,7 +184,7 @@ def parse_rows(text: str) -> Image:
                 continue
             m = _ROW.match(line)
             if not m:
-                raise AsmError(0, f"not a row: {line!r}")
+                raise AsmError(0, f"not a row: {quote(line)}")
             if m.group(1) is not None and int(m.group(1)) != len(rows):
                 raise AsmError(0, f"row number {m.group(1)} where row {len(rows)} was expected")
             row = tuple(parse_lane(t) for t in m.group(2).split(";"))
@@ -190,7 +207,7 @@ def _int(text: str, what: str, low: int) -> int:
     try:
         v = int(text, 0)
     except ValueError:
-        raise AsmError(0, f"bad {what} {text!r}") from None
+        raise AsmError(0, f"bad {what} {quote(text)}") from None
     if v < low:
         raise AsmError(0, f"bad {what} {v}")
     return v

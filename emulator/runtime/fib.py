@@ -20,7 +20,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Optional
 
-from isa.errors import InputError, read_json
+from isa.errors import (InputError, expect_bool, expect_int, expect_list, expect_object,
+                          expect_str, quote, read_json)
 
 AF_INET, AF_INET6 = 2, 10
 ENODEV, EINVAL, EAFNOSUPPORT = 19, 22, 97
@@ -38,20 +39,22 @@ O_FAMILY, O_TOT_LEN, O_IFINDEX, O_METRIC, O_SRC, O_DST, O_VLAN, O_TBID, O_SMAC, 
 
 
 def _mac(where: str, text) -> bytes:
+    expect_str(where, text)
     try:
-        raw = bytes(int(x, 16) for x in str(text).split(":"))
+        raw = bytes(int(x, 16) for x in text.split(":") if len(x) <= 2)
     except ValueError:
         raw = b""
-    if len(raw) != 6:
-        raise InputError(where, f"not a MAC address: {text!r}")
+    if len(raw) != 6 or text.count(":") != 5:
+        raise InputError(where, f"not a MAC address: {quote(text)}")
     return raw
 
 
 def _ip(where: str, text):
+    expect_str(where, text)
     try:
-        return ipaddress.ip_address(str(text))
+        return ipaddress.ip_address(text)
     except ValueError:
-        raise InputError(where, f"not an IP address: {text!r}") from None
+        raise InputError(where, f"not an IP address: {quote(text)}") from None
 
 
 @dataclass
@@ -154,42 +157,66 @@ class Fib:
         return best
 
 
+TOP_FIELDS = ("routes", "neighbours", "interfaces")
+INTERFACE_FIELDS = ("ifindex", "mac", "mtu", "ip", "ip6", "forwarding")
+ROUTE_FIELDS = ("prefix", "ifindex", "gateway", "type", "metric", "mtu", "table")
+NEIGHBOUR_FIELDS = ("ip", "mac", "ifindex")
+IFINDEX_MAX = 0x7FFFFFFF      # the kernel's ifindex is an int
+
+
+def _entries(obj: dict, name: str, where: str) -> list[tuple[str, dict]]:
+    """(where, entry) for each object in the list obj[name]."""
+    items = expect_list(f"{where}: {name}", obj.get(name, []))
+    return [(f"{where}: {name}[{i}]", e) for i, e in enumerate(items)]
+
+
+def _interface(w: str, e) -> Interface:
+    expect_object(w, e, INTERFACE_FIELDS, required=("ifindex",))
+    addrs = []
+    for k in ("ip", "ip6"):
+        if k in e:
+            vals = e[k] if isinstance(e[k], list) else [e[k]]
+            addrs += [_ip(f"{w}.{k}", a) for a in vals]
+    return Interface(expect_int(f"{w}.ifindex", e["ifindex"], 1, IFINDEX_MAX),
+                     _mac(f"{w}.mac", e.get("mac", "00:00:00:00:00:00")),
+                     expect_int(f"{w}.mtu", e.get("mtu", 1500)), addrs,
+                     expect_bool(f"{w}.forwarding", e.get("forwarding", True)))
+
+
+def _route(w: str, e) -> Route:
+    expect_object(w, e, ROUTE_FIELDS, required=("prefix",))
+    try:
+        net = ipaddress.ip_network(expect_str(f"{w}.prefix", e["prefix"]), strict=False)
+    except ValueError:
+        raise InputError(f"{w}.prefix", f"not a prefix: {quote(e['prefix'])}") from None
+    kind = e.get("type", "unicast")
+    if kind not in ROUTE_TYPES:
+        raise InputError(f"{w}.type", f"route type {quote(kind)} is not one of {', '.join(ROUTE_TYPES)}")
+    if kind == "unicast" and "ifindex" not in e:
+        raise InputError(w, "a unicast route needs an integer ifindex")
+    gw = _ip(f"{w}.gateway", e["gateway"]) if e.get("gateway") is not None else None
+    if gw is not None and gw.version != net.version:
+        raise InputError(w, "gateway and prefix are of different IP versions")
+    return Route(net, expect_int(f"{w}.ifindex", e.get("ifindex", 0), 0, IFINDEX_MAX), gw, kind,
+                 expect_int(f"{w}.metric", e.get("metric", 0)), expect_int(f"{w}.mtu", e.get("mtu", 0)),
+                 expect_int(f"{w}.table", e.get("table", MAIN_TABLE)))
+
+
 def parse_fib(obj, where: str) -> Fib:
-    """A Fib from the --fib JSON object; InputError naming the entry on anything malformed."""
+    """A Fib from the --fib JSON object; InputError naming the entry on anything malformed
+    (wrong types, out-of-range numbers, and unknown fields: a typo is not ignored)."""
     if not isinstance(obj, dict):
         raise InputError(where, 'expected {"routes": [...], "neighbours": [...], "interfaces": [...]}')
+    expect_object(where, obj, TOP_FIELDS)
     fib = Fib()
-    for i, e in enumerate(obj.get("interfaces", [])):
-        w = f"{where}: interfaces[{i}]"
-        if not isinstance(e, dict) or not isinstance(e.get("ifindex"), int):
-            raise InputError(w, "expected an object with an integer ifindex")
-        addrs = [_ip(w, a) for k in ("ip", "ip6") for a in
-                 (e[k] if isinstance(e.get(k), list) else [e[k]] if k in e else [])]
-        fib.interfaces[e["ifindex"]] = Interface(e["ifindex"], _mac(f"{w}.mac", e.get("mac", "00:00:00:00:00:00")),
-                                                 int(e.get("mtu", 1500)), addrs, bool(e.get("forwarding", True)))
-    for i, e in enumerate(obj.get("routes", [])):
-        w = f"{where}: routes[{i}]"
-        if not isinstance(e, dict) or "prefix" not in e:
-            raise InputError(w, "expected an object with a prefix")
-        try:
-            net = ipaddress.ip_network(str(e["prefix"]), strict=False)
-        except ValueError:
-            raise InputError(w, f"not a prefix: {e['prefix']!r}") from None
-        kind = e.get("type", "unicast")
-        if kind not in ROUTE_TYPES:
-            raise InputError(w, f"route type {kind!r} is not one of {', '.join(ROUTE_TYPES)}")
-        if kind == "unicast" and not isinstance(e.get("ifindex"), int):
-            raise InputError(w, "a unicast route needs an integer ifindex")
-        gw = _ip(f"{w}.gateway", e["gateway"]) if e.get("gateway") else None
-        if gw is not None and gw.version != net.version:
-            raise InputError(w, "gateway and prefix are of different IP versions")
-        fib.routes.append(Route(net, int(e.get("ifindex", 0)), gw, kind, int(e.get("metric", 0)),
-                                int(e.get("mtu", 0)), int(e.get("table", MAIN_TABLE))))
-    for i, e in enumerate(obj.get("neighbours", [])):
-        w = f"{where}: neighbours[{i}]"
-        if not isinstance(e, dict) or "ip" not in e or not isinstance(e.get("ifindex"), int):
-            raise InputError(w, "expected an object with ip, mac and an integer ifindex")
-        fib.neighbours[(e["ifindex"], _ip(w, e["ip"]))] = _mac(f"{w}.mac", e.get("mac"))
+    for w, e in _entries(obj, "interfaces", where):
+        itf = _interface(w, e)
+        fib.interfaces[itf.ifindex] = itf
+    fib.routes = [_route(w, e) for w, e in _entries(obj, "routes", where)]
+    for w, e in _entries(obj, "neighbours", where):
+        expect_object(w, e, NEIGHBOUR_FIELDS, required=NEIGHBOUR_FIELDS)
+        ifindex = expect_int(f"{w}.ifindex", e["ifindex"], 1, IFINDEX_MAX)
+        fib.neighbours[(ifindex, _ip(f"{w}.ip", e["ip"]))] = _mac(f"{w}.mac", e["mac"])
     return fib
 
 

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from isa import layout
 from emulator.runtime.memory import Fault, Region
-from isa.errors import InputError
+from isa.errors import InputError, expect_list, expect_object, expect_str, plain, quote
 from isa.program import MapDef
 from isa.uapi import MAP_TYPE_IDS
 
@@ -45,10 +45,39 @@ def parse_hex(where: str, text, size: Optional[int]) -> bytes:
     try:
         raw = bytes.fromhex(text)
     except ValueError:
-        raise InputError(where, f"not hex: {text[:40]!r}") from None
+        raise InputError(where, f"not hex: {quote(text)}") from None
     if size is not None and len(raw) != size:
         raise InputError(where, f"{len(raw)} bytes where the map holds {size}")
     return raw
+
+
+ENTRY_FIELDS = ("key", "value", "values")
+
+
+def map_where(where: str, name: str) -> str:
+    """`where: NAME` for messages about one map of a preset (the name quoted when odd)."""
+    return f"{where}: {plain(name)}"
+
+
+def check_preset(spec, where: str) -> dict:
+    """The shape of a MAPS.json preset before any map sees it (verify's kernel side preloads
+    the same object): {name: [{"key": str, "value": str, "values": [str]}]}, nothing else.
+    Sizes and hex are checked by each map, which knows them."""
+    if not isinstance(spec, dict):
+        raise InputError(where, 'expected {"MAPNAME": [{"key": hex, "value": hex}, ...]}')
+    for name, entries in spec.items():
+        w = map_where(where, name)
+        if not isinstance(entries, list):
+            raise InputError(w, "expected a list of {key, value} entries")
+        for i, e in enumerate(entries):
+            expect_object(f"{w}[{i}]", e, ENTRY_FIELDS, required=("key",))
+            expect_str(f"{w}[{i}].key", e["key"])
+            if "value" in e:
+                expect_str(f"{w}[{i}].value", e["value"])
+            if "values" in e:
+                for j, v in enumerate(expect_list(f"{w}[{i}].values", e["values"])):
+                    expect_str(f"{w}[{i}].values[{j}]", v)
+    return spec
 
 
 class Map:
@@ -491,7 +520,7 @@ class ProgArray(Map):
         name = e.get("value")
         if name not in programs:
             raise InputError(f"{w}.value", f"prog_array value must name a program of the object "
-                                           f"({', '.join(sorted(programs)) or 'none loaded'}), got {name!r}")
+                                           f"({', '.join(sorted(programs)) or 'none loaded'}), got {quote(name)}")
         if k >= self.d.max_entries:
             raise InputError(f"{w}.key", f"index {k} is beyond max_entries {self.d.max_entries}")
         self.progs[k] = programs[name]
@@ -613,14 +642,13 @@ class MapSet:
         return self.maps[i]
 
     def preload(self, spec: dict, where: str, programs: dict) -> None:
-        if not isinstance(spec, dict):
-            raise InputError(where, 'expected {"MAPNAME": [{"key": hex, "value": hex}, ...]}')
+        check_preset(spec, where)
         names = {m.name for m in self.maps}
         for name, entries in spec.items():
             if name not in names:
-                raise InputError(where, f"map {name!r} is not in the program "
+                raise InputError(where, f"map {quote(name)} is not in the program "
                                         f"(it has: {', '.join(sorted(names)) or 'no maps'})")
-            self.by_name(name).preload(entries, f"{where}: {name}", programs)
+            self.by_name(name).preload(entries, map_where(where, name), programs)
 
     def dump(self) -> dict[str, list[dict]]:
         return {m.name: m.dump() for m in sorted(self.maps, key=lambda m: m.name) if m.dumpable}

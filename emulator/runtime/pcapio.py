@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterator, Optional
 
 from emulator.runtime.results import PacketInput
 from isa.uapi import action_name
-from isa.errors import InputError, read_json
+from isa.errors import InputError, quote, read_json
 
 LINKTYPE_ETHERNET = 1
 PCAP_MAGICS = {0xA1B2C3D4: 1000, 0xA1B23C4D: 1}        # -> ns per fraction unit
@@ -227,9 +227,9 @@ def load_ctx(path: str) -> dict:
 def _check_fields(obj: dict, where: str) -> None:
     for k, v in obj.items():
         if k not in ("ingress_ifindex", "rx_queue_index"):
-            raise InputError(where, f"unknown field {k!r} (ingress_ifindex, rx_queue_index)")
+            raise InputError(where, f"unknown field {quote(k)} (ingress_ifindex, rx_queue_index)")
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= U32_MAX:
-            raise InputError(f"{where}.{k}", f"expected an integer 0..{U32_MAX}, got {v!r}")
+            raise InputError(f"{where}.{k}", f"expected an integer 0..{U32_MAX}, got {quote(v)}")
 
 
 def check_ctx(obj, where: str) -> None:
@@ -240,8 +240,8 @@ def check_ctx(obj, where: str) -> None:
     if not isinstance(pk, dict):
         raise InputError(f"{where}: packets", "expected an object keyed by 0-based packet index")
     for k, v in pk.items():
-        if not (isinstance(k, str) and k.isdigit()):
-            raise InputError(f"{where}: packets", f"key {k!r} is not a packet index")
+        if not (isinstance(k, str) and k.isascii() and k.isdigit()):
+            raise InputError(f"{where}: packets", f"key {quote(k)} is not a packet index")
         if not isinstance(v, dict):
             raise InputError(f"{where}: packets.{k}", "expected an object")
         _check_fields(v, f"{where}: packets.{k}")

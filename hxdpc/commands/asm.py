@@ -61,12 +61,13 @@ def assemble_object(path: Path, text: str, out: Path, section: str | None, name:
     return f"{out}: {prog.slot_count} instructions in section {prog.section}"
 
 
-@click.command("asm")
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path),
+@click.command("asm", epilog="\b\nExamples:\n  hxdpc asm prog.s -o prog.o\n"
+                              "  hxdpc asm xdp1.rows.s -o xdp1.bin   (row syntax; format from the name)")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="output file (default ./STEM.o, or ./STEM.FORMAT for row syntax)")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="rom", show_default=True,
-              help="image format for row-syntax input")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="image format for row-syntax input (default: from the extension of -o, else rom)")
 @click.option("--section", default=None, help="ELF section of the program (default: .section in the file, else xdp)")
 @click.option("--name", default=None, help="function symbol of the entry (default: a label at 0, else the file stem)")
 def command(file, output, fmt, section, name):
@@ -84,6 +85,8 @@ def command(file, output, fmt, section, name):
         write_elf(out, prog)
         click.echo(f"{out}: {prog.slot_count} instructions in section {prog.section}")
     elif is_row_text(text):
+        from isa.imagefmt import choose_format
+        fmt = choose_format(output, fmt)
         out = output or Path(f"{file.stem}.{fmt}")
         click.echo(assemble_rows(file, text, out, fmt))
     else:

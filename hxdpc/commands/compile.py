@@ -13,11 +13,13 @@ from isa.errors import InputError
 from isa.imagefmt import FORMATS, sidecar_path, write_image
 
 
-@click.command("compile")
+@click.command("compile", epilog="\b\nExamples:\n  hxdpc compile sample_programs/xdp1.o -o xdp1.rom --report xdp1.json\n"
+                                  "  hxdpc compile sample_programs/xdp1.o -o xdp1.bin --lanes 8   (format from the name)")
 @click.argument("prog", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="image file (default ./STEM.FORMAT)")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="rom", show_default=True)
-@click.option("--lanes", type=int, default=4, show_default=True, help="VLIW lanes (1..8)")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="image format (default: from the extension of -o, else rom)")
+@click.option("--lanes", type=click.IntRange(1, 8), default=4, show_default=True, help="VLIW lanes (1..8)")
 @click.option("--depth", type=int, default=256, show_default=True, help="rows of instruction memory")
 @click.option("--report", type=click.Path(dir_okay=False), help="write the compile report (JSON)")
 @click.option("-s", "--section", help="program by section or function name")
@@ -35,14 +37,16 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
             no_three_operand, no_48bit, no_param_exit, no_code_motion, schedule_html, schedule_text,
             check_kernel):
     """Compile PROG (ELF, llvm-objdump text or .s) into a Sephirot instruction-memory image."""
+    from isa.imagefmt import choose_format
     from isa.loader import load
+    fmt = choose_format(out, fmt)
     path = Path(out) if out else Path.cwd() / f"{Path(prog).stem}.{fmt}"
     check_outputs({"PROG": prog},
                   {"-o": path, "the map configuration (-o OUT.mapcfg.json)": sidecar_path(path),
                    "--report": report, "--schedule-html": schedule_html})
     program = load(prog, section)
     if check_kernel:
-        check_with_kernel(prog, section)
+        check_with_kernel(prog, program.name if section else None)   # -s may be section/function
     opts = CompileOptions(lanes=lanes, depth=depth, bounds_removal=not no_bounds_removal,
                           zero_removal=not no_zero_removal, three_operand=not no_three_operand,
                           load48=not no_48bit, param_exit=not no_param_exit, code_motion=not no_code_motion)

@@ -18,8 +18,8 @@ def default_dir() -> Path:
     return (ROOT / DEFAULT_DIR).resolve()
 
 
-@click.command("conformance")
-@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.command("conformance", epilog="\b\nExamples:\n  hxdpc conformance\n  hxdpc conformance --target all")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--target", default="interp", show_default=True,
               type=T.TargetChoice(conformance=True, extra=("all",)),
               help="executor to run the tests on; with 'all' a test passes only if it passes on every one")

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import click
 
-from isa.errors import InputError
+from isa.errors import InputError, quote
 from isa.asm import AsmError, assemble_listing
 from isa.disasm import disassemble_file, format_insn
+from isa import imagefmt
 from isa.rowtext import format_rows, is_row_text, parse_rows
+
+MARKED_FORMATS = ("bin", "json", "coe", "mif")
 
 
 def _read(path: Path) -> bytes:
@@ -26,16 +29,19 @@ def _sections(path: Path, section: str | None):
     if section is not None:
         secs = [s for s in secs if s.name == section]
         if not secs:
-            raise InputError(str(path), f"no code section {section!r}")
+            raise InputError(str(path), f"no code section {quote(section)}")
     return [(s.name, s.insns, getattr(s, "labels", None) or s.symbols) for s in secs]
 
 
-def _image(path: Path):
-    """The image in a file, or None when the content is not an image format."""
-    try:
-        from isa import imagefmt
-    except ImportError:
+def _image(path: Path, data: bytes):
+    """The image in a file (any format `compile` writes, with its sidecar), or None when the
+    content is not an image.  A damaged bin, json, coe or mif image (formats with a marker)
+    is an error; text that merely looks like a mem or rom image may be assembly."""
+    fmt = imagefmt.detect(data)
+    if fmt is None:
         return None
+    if fmt in MARKED_FORMATS:
+        return imagefmt.read_image(path)
     try:
         return imagefmt.read_image(path)
     except InputError:
@@ -62,6 +68,8 @@ def render(path: Path, section: str | None = None, syntax: str = "llvm") -> str:
     if kind in ("elf", "objdump"):
         secs = _sections(path, section)
         return disassemble_file(str(path), secs) if syntax == "llvm" else _conf_listing(secs)
+    if imagefmt.detect(data) in MARKED_FORMATS:      # before row text: a json image is `{...}`
+        return format_rows(_image(path, data))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -71,7 +79,7 @@ def render(path: Path, section: str | None = None, syntax: str = "llvm") -> str:
     try:
         if is_row_text(text):
             return format_rows(parse_rows(text))
-        image = _image(path)
+        image = _image(path, data)
         if image is not None:
             return format_rows(image)
         lst = assemble_listing(text)
@@ -86,12 +94,13 @@ def render(path: Path, section: str | None = None, syntax: str = "llvm") -> str:
     return disassemble_file(str(path), secs) if syntax == "llvm" else _conf_listing(secs)
 
 
-@click.command("disasm")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.command("disasm", epilog="\b\nExamples:\n  hxdpc disasm sample_programs/xdp1.o\n"
+                                 "  hxdpc disasm xdp1.rom -o xdp1.rows.s   (then: hxdpc asm xdp1.rows.s -o xdp1.rom)")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-s", "--section", default=None, help="only this code section")
 @click.option("--syntax", type=click.Choice(["llvm", "conf"]), default="llvm", show_default=True,
               help="instruction syntax for programs (images are always in row syntax)")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="write here instead of stdout")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="write here instead of stdout")
 def command(file, section, syntax, output):
     """Disassemble FILE (ELF object, llvm-objdump text, image, row text or assembly)."""
     text = render(file, section, syntax)

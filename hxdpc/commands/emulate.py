@@ -276,7 +276,8 @@ def _close_all(outputs) -> None:
         raise first
 
 
-@click.command("emulate")
+@click.command("emulate", epilog="\b\nExample:\n  hxdpc emulate sample_programs/xdp1.o --pcap sample_programs/pcaps/xdp1-normal.pcap \\\n"
+                                  "      --results out.jsonl --out-dir out --stats")
 @click.argument("prog", type=click.Path(dir_okay=False))
 @click.option("--pcap", "pcap", required=True, type=click.Path(dir_okay=False), help="packets (pcap or pcapng)")
 @click.option("--target", type=T.TargetChoice(), default="interp", show_default=True, help="executor")

@@ -125,9 +125,13 @@ class Verifier:
         if magic != b"\x7fELF":
             raise InputError(inp.prog, "verify needs an ELF object (the kernel loads its maps and relocations)")
         maps_json = read_json(inp.maps_path, "the maps preset")
-        if maps_json is not None and not isinstance(maps_json, dict):
-            raise InputError(inp.maps_path, "expected an object {map name: [entries]}")
+        if maps_json is not None:
+            from emulator.runtime.maps import check_preset
+            check_preset(maps_json, inp.maps_path)
         ctx_json = read_json(inp.ctx_path, "the packet context")
+        if ctx_json is not None:
+            from emulator.runtime.pcapio import check_ctx
+            check_ctx(ctx_json, inp.ctx_path)
         fib = read_json(inp.fib_path, "the FIB")
         pcapio, session_mod = _runtime()
         from emulator.runtime.fib import parse_fib
@@ -146,7 +150,8 @@ class Verifier:
         # a stop signal waits for a packet boundary: the kernel side is always cleaned up
         with self.stop.held(), ExitStack() as stack:
             self.fib_reason = self._namespace(stack, packets, fib, helpers, maps_json, types)
-            kernel = stack.enter_context(K.KernelProgram(inp.prog, inp.section, maps_json,
+            chosen = program.name if inp.section else None      # -s may be section/function
+            kernel = stack.enter_context(K.KernelProgram(inp.prog, chosen, maps_json,
                                                          maps_source=inp.maps_path or "MAPS.json"))
             if kernel.program_name != program.name:
                 raise InputError(inp.prog, f"the kernel chose program {kernel.program_name!r} but the "
@@ -245,7 +250,7 @@ class Verifier:
             self.report.outcomes.append(Outcome(f"map {name}", status, diffs, reason))
 
 
-@click.command("verify")
+@click.command("verify", epilog="\b\nExample (as root):\n  hxdpc verify sample_programs/xdp1.o --pcap sample_programs/pcaps/xdp1-normal.pcap")
 @click.argument("prog", type=click.Path(dir_okay=False))
 @click.option("--pcap", "pcap", required=True, type=click.Path(dir_okay=False), help="packets (pcap or pcapng)")
 @click.option("--maps", "maps_path", type=click.Path(dir_okay=False), help="MAPS.json preset")

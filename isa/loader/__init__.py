@@ -2,7 +2,7 @@
 
 ``load(path, section=None)`` picks one program by section name or function name (contract
 ``-s/--section``; a section holding several programs gives its first one, a function name
-picks any); by default the first program of the first section whose name starts with
+or ``section/function`` -- the form the error lists -- picks any); by default the first program of the first section whose name starts with
 ``xdp``.  The input kind is recognised by content: ELF magic, objdump text, else assembly.
 Every program of one object shares the object's map list, so map indices are stable.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from isa.errors import InputError
+from isa.errors import InputError, quote
 from isa.loader.elf import CodeSection, ElfObject
 from isa.loader.link import Entry, Linker, entry_points
 from isa.loader.maps import MapTable, read_maps
@@ -63,12 +63,17 @@ class _Unit:
             if e.section.name == section:
                 return e
         for e in self.entries:
-            if e.func.name == section:
+            if e.func.name == section or self._name(e) == section:
                 return e
-        raise InputError(self.path, f"no section or function {section!r}; programs: {self._names()}")
+        raise InputError(self.path, f"no section or function {quote(section)}; programs: {self._names()}")
+
+    @staticmethod
+    def _name(e: Entry) -> str:
+        """`section/function`, as the error lists programs (and -s takes them back)."""
+        return f"{e.section.name or '-'}/{e.func.name}"
 
     def _names(self) -> str:
-        return ", ".join(f"{e.section.name or '-'}/{e.func.name}" for e in self.entries)
+        return ", ".join(self._name(e) for e in self.entries)
 
 
 def _unit(path) -> "_Unit | Program":
@@ -110,8 +115,8 @@ class Input:
         """One linked program, by section or function name (`-s`), else the default one."""
         u = self._unit
         if isinstance(u, Program):
-            if section is not None and section not in (u.section, u.name):
-                raise InputError(self.path, f"no section or function {section!r}; program: {u.section}/{u.name}")
+            if section is not None and section not in (u.section, u.name, f"{u.section}/{u.name}"):
+                raise InputError(self.path, f"no section or function {quote(section)}; program: {u.section}/{u.name}")
             return u
         return u.link(u.select(section))
 

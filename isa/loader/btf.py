@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Optional
 
-from isa.errors import InputError
+from isa.errors import InputError, quote
 
 BTF_MAGIC = 0xEB9F
 (KIND_UNKN, KIND_INT, KIND_PTR, KIND_ARRAY, KIND_STRUCT, KIND_UNION, KIND_ENUM, KIND_FWD,
@@ -145,7 +145,7 @@ class Btf:
             return self.resolve_size(t.size_or_type, _depth + 1)
         if t.kind == KIND_ARRAY:
             return t.array[2] * self.resolve_size(t.array[0], _depth + 1)
-        raise self._err(f"type {tid} ({t.kind_name} {t.name!r}) has no size")
+        raise self._err(f"type {tid} ({t.kind_name} {quote(t.name)}) has no size")
 
     def datasec(self, name: str) -> Optional[BtfType]:
         for t in self.types:

@@ -18,7 +18,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
-from isa.errors import InputError
+from isa.errors import InputError, plain, quote
 from isa.insn import DecodeError, Insn, decode, slot_offsets
 
 EM_BPF = 247
@@ -168,7 +168,7 @@ class ElfObject:
             sh = sec.header
             name = sec.name
             if sh["sh_type"] != SHT_NOBITS and sh["sh_offset"] + sh["sh_size"] > n:
-                raise InputError(f"{self.path}: section {name or i}",
+                raise InputError(f"{self.path}: section {plain(name) if name else i}",
                                  f"truncated: offset {sh['sh_offset']} + size {sh['sh_size']} "
                                  f"extends past the end of the file ({n} bytes)")
             self._sections.append((name, sec))
@@ -178,12 +178,12 @@ class ElfObject:
             if not isinstance(sec, SymbolTableSection):
                 continue
             if sec.header["sh_entsize"] not in (0, 24) or sec.header["sh_size"] % 24:
-                raise InputError(f"{self.path}: section {name}", "bad symbol table entry size")
+                raise InputError(f"{self.path}: section {plain(name)}", "bad symbol table entry size")
             for s in sec.iter_symbols():
                 shndx = _shndx(s["st_shndx"])
                 secname = self._sections[shndx][0] if 0 < shndx < len(self._sections) else ""
                 if 0 < shndx < 0xFF00 and shndx >= len(self._sections):
-                    raise InputError(f"{self.path}: symbol {s.name!r}", f"section index {shndx} out of range")
+                    raise InputError(f"{self.path}: symbol {quote(s.name)}", f"section index {shndx} out of range")
                 typ = s["st_info"]["type"].replace("STT_", "")
                 self._symbols.append(Symbol(
                     name=s.name or (secname if typ == "SECTION" else ""), value=s["st_value"],
@@ -245,15 +245,15 @@ class ElfObject:
             link = sec.header["sh_link"]
             if not isinstance(self._sections[link][1] if link < len(self._sections) else None,
                               SymbolTableSection):
-                raise InputError(f"{self.path}: section {name}", f"sh_link {link} is not a symbol table")
+                raise InputError(f"{self.path}: section {plain(name)}", f"sh_link {link} is not a symbol table")
             entsize = 24 if sec.is_RELA() else 16
             if sec.header["sh_size"] % entsize:
-                raise InputError(f"{self.path}: section {name}",
+                raise InputError(f"{self.path}: section {plain(name)}",
                                  f"size {sec.header['sh_size']} is not a multiple of {entsize}")
             for k, r in enumerate(sec.iter_relocations()):
                 symi = r["r_info_sym"]
                 if symi >= len(self._symbols):
-                    raise InputError(f"{self.path}: section {name}",
+                    raise InputError(f"{self.path}: section {plain(name)}",
                                      f"relocation {k} names symbol {symi}, the table has {len(self._symbols)}")
                 out.append((r["r_offset"], r["r_info_type"], self._symbols[symi],
                             r["r_addend"] if sec.is_RELA() else None))
@@ -271,7 +271,7 @@ class ElfObject:
 
     def _code_section(self, index: int, strict: bool) -> CodeSection:
         name = self.section_name(index)
-        where = f"{self.path}: section {name}"
+        where = f"{self.path}: section {plain(name)}"
         raw = self.section_data(index)
         if len(raw) % 8:
             raise InputError(where, f"size {len(raw)} is not a multiple of 8 (instruction size)")
@@ -294,22 +294,22 @@ class ElfObject:
             funcs = [s for s in syms if s.type == "NOTYPE" and s.bind == "GLOBAL" and s.name]
         for s in syms:
             if s.type in ("FUNC", "NOTYPE") and s.name and (s.value % 8 or s.value // 8 > nslots):
-                raise InputError(where, f"symbol {s.name!r} at byte offset {s.value} is not an instruction boundary")
-        labels = [(s.name, at(s.value, f"symbol {s.name!r}")) for s in syms
+                raise InputError(where, f"symbol {quote(s.name)} at byte offset {s.value} is not an instruction boundary")
+        labels = [(s.name, at(s.value, f"symbol {quote(s.name)}")) for s in syms
                   if s.type in ("FUNC", "NOTYPE") and s.name and s.value // 8 < nslots]
         ranges: list[FuncRange] = []
         starts = sorted({s.value for s in funcs})
         for s in funcs:
-            start = at(s.value, f"function {s.name!r}")
+            start = at(s.value, f"function {quote(s.name)}")
             if s.size:
                 end_b = s.value + s.size
                 if end_b > len(raw) or end_b % 8:
-                    raise InputError(where, f"function {s.name!r} (offset {s.value}, size {s.size}) "
+                    raise InputError(where, f"function {quote(s.name)} (offset {s.value}, size {s.size}) "
                                             f"extends past the section ({len(raw)} bytes)")
             else:
                 later = [v for v in starts if v > s.value]
                 end_b = later[0] if later else len(raw)
-            end = len(insns) if end_b // 8 == nslots else at(end_b, f"end of function {s.name!r}")
+            end = len(insns) if end_b // 8 == nslots else at(end_b, f"end of function {quote(s.name)}")
             ranges.append(FuncRange(s.name, start, end, s.bind))
         relocs = [Relocation(off, at(off, f"relocation {RELOC_NAMES.get(t, t)}"), t, sym, add)
                   for off, t, sym, add in self.relocations_for(index)]
@@ -324,5 +324,5 @@ class ElfObject:
         for c in self.code_sections():
             if c.name == name:
                 return c
-        raise InputError(self.path, f"no code section {name!r} (sections: "
+        raise InputError(self.path, f"no code section {quote(name)} (sections: "
                                     f"{', '.join(c.name for c in self.code_sections()) or 'none'})")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from isa.errors import InputError
+from isa.errors import InputError, plain, quote
 from isa.loader.elf import R_BPF_64_32, R_BPF_64_64, CodeSection, FuncRange, Relocation
 from isa.loader.maps import MapTable
 from isa.insn import Insn
@@ -80,7 +80,7 @@ class Linker:
 
     # ---- helpers ----
     def _where(self, sec: CodeSection, index: int) -> str:
-        return f"{self.path}: section {sec.name}, insn {index} (byte offset {self._slots[sec.index][index] * 8})"
+        return f"{self.path}: section {plain(sec.name)}, insn {index} (byte offset {self._slots[sec.index][index] * 8})"
 
     def _place(self, sec: CodeSection, func: FuncRange) -> int:
         """Copy a function to the end of the program; its index there."""
@@ -105,21 +105,21 @@ class Linker:
         if rel is not None:
             if rel.type == R_BPF_64_64:
                 if ins.opcode != OP_LDDW:
-                    raise InputError(where, f"R_BPF_64_64 against {rel.symbol.name!r} on a non-lddw instruction")
+                    raise InputError(where, f"R_BPF_64_64 against {quote(rel.symbol.name)} on a non-lddw instruction")
                 return self._relocate_lddw(at, rel, where)
             elif rel.type == R_BPF_64_32:
                 if not is_call:
-                    raise InputError(where, f"R_BPF_64_32 against {rel.symbol.name!r} on a non-call instruction")
+                    raise InputError(where, f"R_BPF_64_32 against {quote(rel.symbol.name)} on a non-call instruction")
                 if ins.src == CALL_KFUNC or rel.symbol.shndx == 0:
-                    raise InputError(where, f"call of extern function {rel.symbol.name!r} (kfunc) is not supported")
+                    raise InputError(where, f"call of extern function {quote(rel.symbol.name)} (kfunc) is not supported")
                 if ins.src != CALL_LOCAL:
-                    raise InputError(where, f"R_BPF_64_32 against {rel.symbol.name!r} on a helper call")
+                    raise InputError(where, f"R_BPF_64_32 against {quote(rel.symbol.name)} on a helper call")
                 tsec = self._code_of(rel, where)
                 if rel.symbol.value % 8:
-                    raise InputError(where, f"call target {rel.symbol.name!r} is not 8-byte aligned")
+                    raise InputError(where, f"call target {quote(rel.symbol.name)} is not 8-byte aligned")
                 return self._link_code(at, tsec, rel.symbol.value // 8 + ins.imm + 1, where)
             raise InputError(where, f"unsupported relocation {rel.type_name} ({rel.type}) "
-                                    f"against {rel.symbol.name!r}")
+                                    f"against {quote(rel.symbol.name)}")
         if is_call and ins.src == CALL_LOCAL:
             # a call inside one section needs no relocation: imm is relative to the section
             return self._link_code(at, sec, self._slots[sec.index][k] + 1 + ins.imm, where)
@@ -132,8 +132,8 @@ class Linker:
     def _code_of(self, rel: Relocation, where: str) -> CodeSection:
         tsec = self.by_index.get(rel.symbol.shndx)
         if tsec is None:
-            raise InputError(where, f"code reference to {rel.symbol.name!r} in section "
-                                    f"{rel.symbol.section or rel.symbol.shndx!r}, which holds no code")
+            raise InputError(where, f"code reference to {quote(rel.symbol.name)} in section "
+                                    f"{quote(rel.symbol.section or rel.symbol.shndx)}, which holds no code")
         return tsec
 
     def _relocate_lddw(self, at: int, rel: Relocation, where: str) -> Optional[Placed]:
@@ -141,11 +141,11 @@ class Linker:
         lo = ins.imm & 0xFFFFFFFF
         lo_s = lo - (1 << 32) if lo >> 31 else lo
         if sym.shndx == 0:
-            raise InputError(where, f"reference to extern symbol {sym.name!r} (ksym/kconfig) is not supported")
+            raise InputError(where, f"reference to extern symbol {quote(sym.name)} (ksym/kconfig) is not supported")
         if sym.shndx in self.maps.map_sections:
             idx = self.maps.by_symbol.get((sym.shndx, sym.value))
             if idx is None:
-                raise InputError(where, f"{sym.name!r} at offset {sym.value} of {sym.section} is not a map")
+                raise InputError(where, f"{quote(sym.name)} at offset {sym.value} of {sym.section} is not a map")
             self.out[at] = ins.with_(src=LDDW_MAP_IDX, imm=idx)
         elif sym.shndx in self.maps.by_section:
             idx = self.maps.by_section[sym.shndx]
@@ -153,13 +153,13 @@ class Linker:
             self.out[at] = ins.with_(src=LDDW_MAP_IDX_VALUE, imm=idx | (offset << 32))
         elif sym.shndx in self.by_index:
             if ins.src not in (0, LDDW_FUNC):
-                raise InputError(where, f"lddw src={ins.src} of code address {sym.name!r}")
+                raise InputError(where, f"lddw src={ins.src} of code address {quote(sym.name)}")
             if sym.value % 8 or lo_s % 8:
-                raise InputError(where, f"function address {sym.name!r} is not 8-byte aligned")
+                raise InputError(where, f"function address {quote(sym.name)} is not 8-byte aligned")
             self.out[at] = ins.with_(src=LDDW_FUNC)   # libbpf marks it so (bpf_object__relocate)
             return self._link_code(at, self.by_index[sym.shndx], (sym.value + lo_s) // 8, where)
         else:
-            raise InputError(where, f"relocation against {sym.name!r} in section {sym.section!r}, "
+            raise InputError(where, f"relocation against {quote(sym.name)} in section {quote(sym.section)}, "
                                     "which is neither a map, global data nor code")
         return None
 

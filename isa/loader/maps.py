@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from isa.errors import InputError
+from isa.errors import InputError, quote
 from isa.loader.btf import KIND_ARRAY, KIND_FUNC_PROTO, KIND_PTR, KIND_STRUCT, KIND_VAR, Btf
 from isa.loader.elf import ElfObject
 from isa.program import MapDef
@@ -92,7 +92,7 @@ def _check_type(path: str, m: MapDef) -> None:
     for d in (m, m.inner) if m.inner else (m,):
         if d.type not in MAP_TYPES or d.type in UNSUPPORTED_MAP_TYPES:
             what = MAP_TYPES.get(d.type, "unknown")
-            raise InputError(path, f"map {d.name!r}: unsupported map type {d.type} ({what})")
+            raise InputError(path, f"map {quote(d.name)}: unsupported map type {d.type} ({what})")
 
 
 def _legacy_maps(obj: ElfObject, shndx: int, table: MapTable) -> None:
@@ -110,7 +110,7 @@ def _legacy_maps(obj: ElfObject, shndx: int, table: MapTable) -> None:
     defs = []
     for s in syms:
         if s.value % size or s.value + size > len(data):
-            raise InputError(where, f"map {s.name!r} at offset {s.value} is not at a multiple of {size}")
+            raise InputError(where, f"map {quote(s.name)} at offset {s.value} is not at a multiple of {size}")
         raw = data[s.value: s.value + size] + bytes(max(0, 20 - size))
         typ, ks, vs, me, fl = struct.unpack_from("<5I", raw, 0)
         extra = raw[20:size]
@@ -143,10 +143,10 @@ def _btf_maps(obj: ElfObject, shndx: int, table: MapTable) -> None:
             raise InputError(f"{obj.path}: section .BTF", f"DATASEC .maps entry {entry.type} is not a VAR")
         sym = syms.get(var.name)
         if sym is None:
-            raise InputError(f"{obj.path}: section .maps", f"map {var.name!r} has no ELF symbol")
+            raise InputError(f"{obj.path}: section .maps", f"map {quote(var.name)} has no ELF symbol")
         found.append((sym.value, var, sym.size))
     for off, var, size in sorted(found, key=lambda t: t[0]):
-        where = f"{obj.path}: map {var.name!r}"
+        where = f"{obj.path}: map {quote(var.name)}"
         m = _btf_map_def(btf, var.name, var.size_or_type, where, inner=False)
         table.by_symbol[(shndx, off)] = len(table.maps)
         table.maps.append(m)
@@ -166,19 +166,19 @@ def _init_slots(obj: ElfObject, shndx: int, layout: dict) -> None:
         where = f"{obj.path}: section .maps, relocation at offset {off}"
         hit = [(base, v) for base, v in layout.items() if base <= off < base + v[1]]
         if not hit:
-            raise InputError(where, f"no map at this offset (symbol {sym.name!r})")
+            raise InputError(where, f"no map at this offset (symbol {quote(sym.name)})")
         base, (m, _size, values_off) = hit[0]
         if values_off < 0 or off - base < values_off or (off - base - values_off) % 8:
-            raise InputError(where, f"map {m.name!r}: relocation outside its 'values' slots")
+            raise InputError(where, f"map {quote(m.name)}: relocation outside its 'values' slots")
         slot = (off - base - values_off) // 8
         if m.type in MAP_IN_MAP:
             if sym.shndx != shndx:
-                raise InputError(where, f"map {m.name!r}: slot {slot} holds {sym.name!r}, which is not a map")
+                raise InputError(where, f"map {quote(m.name)}: slot {slot} holds {quote(sym.name)}, which is not a map")
         elif m.type == PROG_ARRAY:
             if sym.type != "FUNC" or not obj.is_code(sym.shndx) or obj.section_name(sym.shndx) == ".text":
-                raise InputError(where, f"map {m.name!r}: slot {slot} holds {sym.name!r}, which is not a program")
+                raise InputError(where, f"map {quote(m.name)}: slot {slot} holds {quote(sym.name)}, which is not a program")
         else:
-            raise InputError(where, f"map {m.name!r}: static values need prog_array or map-in-map")
+            raise InputError(where, f"map {quote(m.name)}: static values need prog_array or map-in-map")
         m.init_slots[slot] = sym.name
 
 

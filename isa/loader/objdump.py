@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from isa.errors import InputError
+from isa.errors import InputError, quote
 from isa.loader.elf import R_BPF_64_32, R_BPF_64_64, CodeSection, FuncRange, Relocation, Symbol
 from isa.insn import DecodeError, Insn, decode, slot_offsets
 
@@ -87,7 +87,7 @@ def parse_objdump_text(text: str, path: str = "<text>") -> list[CodeSection]:
             continue
         m = _INSN.match(line)
         if not m:
-            raise InputError(where, f"not an llvm-objdump line: {line.strip()!r}")
+            raise InputError(where, f"not an llvm-objdump line: {quote(line.strip())}")
         if cur is None:
             cur = _Sec("", lineno)
             secs.append(cur)
@@ -118,7 +118,7 @@ def _insn(rest: str, where: str) -> Insn:
     try:
         return parse_insn(body)
     except (AsmError, ValueError) as e:
-        raise InputError(where, f"cannot assemble {body!r}: {e}") from None
+        raise InputError(where, f"cannot assemble {quote(body)}: {e}") from None
 
 
 def _finish(s: _Sec, index: int, secs: list[_Sec], path: str) -> CodeSection:
