@@ -94,10 +94,10 @@ def run_case(case: Case, directory: str, targets=TARGETS) -> CaseResult:
     return result
 
 
-def mismatches(case: Case, directory: str, target: str) -> Optional[TargetResult]:
+def mismatches(case: Case, directory: str, target: str, executor=None) -> Optional[TargetResult]:
     """The target's mismatch when the kernel accepts the case and they differ, else None."""
     try:
-        r = run_target(write_case(case, directory), target)
+        r = run_target(write_case(case, directory), target, executor)
     except InputError:
         return None
     return r if r.mismatch else None

@@ -21,6 +21,7 @@ What keeps the verifier happy (docs/fuzzing.md):
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 
 from hxdpc.fuzz.build import CallLocal, FuncRef, Item, Jump, Label, MapRef, resolve
@@ -136,13 +137,26 @@ class FuzzProgram:
 class Generator:
     """One program per `program()` call, from a seeded random.Random."""
 
-    def __init__(self, rng: random.Random, max_blocks: int = 14, callbacks: bool = False):
+    def __init__(self, rng: random.Random, max_blocks: int = 14, callbacks: bool = False,
+                 printk: bool = True):
         self.rng = rng
+        self.printk = printk          # bpf_trace_printk writes into the host's trace buffer
         self.callbacks = callbacks
+        self.used: Counter = Counter()     # row key -> times chosen (steers towards rare rows)
         self.max_blocks = max_blocks
         self._labels = 0
 
     # -- helpers ---------------------------------------------------------------------------
+    def pick(self, rows: list[OpSpec]) -> OpSpec:
+        """A row of `rows`; half the time one of the least chosen so far, so that a few dozen
+        programs cover the whole table."""
+        if self.rng.random() < 0.5:
+            least = min(self.used[s.key] for s in rows)
+            rows = [s for s in rows if self.used[s.key] == least]
+        spec = self.rng.choice(rows)
+        self.used[spec.key] += 1
+        return spec
+
     def label(self) -> str:
         self._labels += 1
         return f"L{self._labels}"
@@ -152,7 +166,7 @@ class Generator:
 
     def alu(self, pool=POOL, avoid=()) -> Insn:
         rng = self.rng
-        spec = rng.choice(ALU_ROWS)
+        spec = self.pick(ALU_ROWS)
         regs = [r for r in pool if r not in avoid]
         dst, src = rng.choice(regs), rng.choice(pool)
         if spec.reg_src:
@@ -172,12 +186,12 @@ class Generator:
 
     def jcond(self, target: str, pool=POOL) -> Jump:
         rng = self.rng
-        spec = rng.choice(JCOND_ROWS)
+        spec = self.pick(JCOND_ROWS)
         imm = 0 if spec.reg_src else random_imm(rng)
         return Jump(insn_of(spec, rng.choice(pool), rng.choice(pool), imm=imm), target)
 
     def ja(self, target: str) -> Jump:
-        return Jump(insn_of(self.rng.choice(JA_ROWS)), target)
+        return Jump(insn_of(self.pick(JA_ROWS)), target)
 
     def call(self, name: str) -> Insn:
         return insn_of(BY_KEY["call"], imm=HELPER[name])
@@ -201,8 +215,12 @@ class Generator:
         items = self.alus(self.rng.randint(1, 6))
         if self.rng.random() < 0.15:        # Sephirot copy_forward defect: rA = (sN)rB; rB = rA
             a, b = self.rng.sample(POOL, 2)
-            spec = self.rng.choice(_rows(Kind.MOVSX))
-            items += [insn_of(spec, a, b), insn_of(BY_KEY["mov64_x"], b, a)]
+            sx = insn_of(self.pick(_rows(Kind.MOVSX)), a, b)
+            mov = insn_of(self.pick(_rows(Kind.MOV, Kind.MOVSX)), b, a, imm=0)
+            if mov.spec.kind == Kind.MOV and not mov.spec.reg_src:
+                mov = insn_of(BY_KEY["mov64_x"], b, a)
+            items += [sx, mov] if self.rng.random() < 0.5 else [insn_of(BY_KEY["mov64_x"], a, b),
+                                                               insn_of(sx.spec, b, a)]
         if self.rng.random() < 0.2:
             items.append(Insn(BY_KEY["lddw"].opcode, self.rng.choice(POOL), 0, 0,
                               self.rng.getrandbits(64)))
@@ -211,7 +229,7 @@ class Generator:
     def b_cond(self) -> list[Item]:
         els, end = self.label(), self.label()
         rng = self.rng
-        return ([self.jcond(els)] + self.alus(rng.randint(1, 3)) + [self.ja(end), Label(els)]
+        return ([self.jcond(els) for _ in range(rng.randint(1, 3))] + self.alus(rng.randint(1, 3)) + [self.ja(end), Label(els)]
                 + self.alus(rng.randint(1, 3)) + [Label(end)])
 
     def b_loop(self) -> list[Item]:
@@ -226,12 +244,12 @@ class Generator:
     def b_stack(self) -> list[Item]:
         out = []
         for _ in range(self.rng.randint(1, 4)):
-            spec = self.rng.choice(LOAD_ROWS + STORE_ROWS)
+            spec = self.pick(LOAD_ROWS + STORE_ROWS)
             out.append(self.access(spec, FP, self.aligned(spec.size, *SCRATCH)))
         return out
 
     def b_atomic_stack(self) -> list[Item]:
-        spec = self.rng.choice(ATOMIC_ROWS)
+        spec = self.pick(ATOMIC_ROWS)
         return [self.access(spec, FP, self.aligned(spec.size, *SCRATCH))]
 
     def b_ctx(self) -> list[Item]:
@@ -270,7 +288,7 @@ class Generator:
         body = []
         extent = 0
         for _ in range(rng.randint(1, 4)):
-            spec = rng.choice(LOAD_ROWS + STORE_ROWS)
+            spec = self.pick(LOAD_ROWS + STORE_ROWS)
             off = base + rng.randrange(0, 24)
             extent = max(extent, off + spec.size)
             body.append(self.access(spec, 2, off, avoid=(2, 3, 4)))
@@ -291,7 +309,7 @@ class Generator:
                                     # the value pointer in r1, r0 a scalar again (cmpxchg compares it)
                                     insn_of(BY_KEY["mov64_x"], 1, 0), mov_imm(0, random_imm(rng))]
         for _ in range(rng.randint(1, 4)):
-            spec = rng.choice(LOAD_ROWS + STORE_ROWS + ATOMIC_ROWS)
+            spec = self.pick(LOAD_ROWS + STORE_ROWS + ATOMIC_ROWS)
             if spec.kind == Kind.ATOMIC:
                 off = self.aligned(spec.size, 0, m.value_size)
             else:
@@ -360,7 +378,7 @@ class Generator:
         items: list[Item] = [insn_of(BY_KEY["mov64_x"], 0, rng.choice(ARGS))]
         items += self.alus(rng.randint(1, 5), pool)
         if rng.random() < 0.5:
-            spec = rng.choice(_rows(Kind.STX))
+            spec = self.pick(_rows(Kind.STX))
             off = self.aligned(spec.size, -32, 0)
             items += [insn_of(BY_KEY["stdw"], FP, 0, -32 + 8 * k, random_imm(rng)) for k in range(4)]
             items += [self.access(spec, FP, off, pool), insn_of(BY_KEY["ldxdw"], 0, FP, self.aligned(8, -32, 0))]
@@ -411,12 +429,22 @@ class Generator:
         return items
 
     def epilogue(self) -> list[Item]:
+        """Make every register observable: spill r0-r9 to the stack, copy them to the start
+        of the packet when it is long enough (compared as output bytes), return one of them
+        masked to an action."""
         rng = self.rng
-        src = rng.choice(POOL)
+        base = -8 * len(POOL)
+        items: list[Item] = [insn_of(BY_KEY["stxdw"], FP, r, base + 8 * k) for k, r in enumerate(POOL)]
+        skip = self.label()
+        copy: list[Item] = []
+        for k in range(len(POOL)):
+            copy += [insn_of(BY_KEY["ldxdw"], 5, FP, base + 8 * k), insn_of(BY_KEY["stxdw"], 2, 5, 8 * k)]
+        items += [insn_of(BY_KEY["ldxw"], 2, CTX, XDP_MD["data"]), insn_of(BY_KEY["ldxw"], 3, CTX, XDP_MD["data_end"])]
+        items += self._checked(2, 3, 8 * len(POOL), copy, skip) + [Label(skip)]
         if rng.random() < 0.3:
-            return [mov_imm(0, rng.randrange(4)), insn_of(BY_KEY["exit"])]
-        return [insn_of(BY_KEY["mov64_x"], 0, src), insn_of(BY_KEY["and64_k"], 0, imm=3),
-                insn_of(BY_KEY["exit"])]
+            return items + [mov_imm(0, rng.randrange(4)), insn_of(BY_KEY["exit"])]
+        return items + [insn_of(BY_KEY["ldxdw"], 0, FP, base + 8 * rng.randrange(len(POOL))),
+                        insn_of(BY_KEY["and64_k"], 0, imm=3), insn_of(BY_KEY["exit"])]
 
     def program(self) -> FuzzProgram:
         rng = self.rng
@@ -424,9 +452,9 @@ class Generator:
         maps = self.maps()
         prog = FuzzProgram(blocks=[self.prologue()], maps=maps, preset=self.preset(maps))
         prog.subprogs = [self.subprog(f"sub{k}") for k in range(rng.randint(1, 2))] + [self.callback("cb0")]
-        kinds = [("alu", 6), ("cond", 3), ("loop", 1), ("stack", 3), ("atomic", 2), ("ctx", 1),
+        kinds = [("alu", 6), ("cond", 5), ("loop", 1), ("stack", 3), ("atomic", 2), ("ctx", 1),
                  ("packet", 4), ("lookup", 3), ("update", 2), ("adjust", 2), ("call", 1),
-                 ("bpf_loop", 0.4 if self.callbacks else 0), ("printk", 0.2)]
+                 ("bpf_loop", 0.4 if self.callbacks else 0), ("printk", 0.2 if self.printk else 0)]
         names, weights = zip(*kinds)
         loops = 0
         for _ in range(rng.randint(3, self.max_blocks)):
