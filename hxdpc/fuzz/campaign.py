@@ -36,6 +36,7 @@ class Settings:
     max_reproducers_per_target: int = 5
     printk: bool = True
     excluded: Callable = staticmethod(lambda case, target: "")   # -> reason a case is not run
+    executors: dict = field(default_factory=dict)   # target -> make_executor(prog path) (tests)
 
 
 def signature(diffs: list[str], crash: str) -> str:
@@ -62,12 +63,13 @@ def run(settings: Settings, progress: Optional[Callable[[Stats], None]] = None) 
             targets = [t for t in settings.targets if not settings.excluded(case, t)]
             for t in set(settings.targets) - set(targets):
                 stats.excluded[settings.excluded(case, t)] += 1
-            result = run_case(case, os.path.join(work, "case"), targets)
+            result = run_case(case, os.path.join(work, "case"), targets, settings.executors)
             if not result.accepted:
                 stats.rejects[result.reject_reason.rsplit("|", 1)[-1].strip()[:100]] += 1
             else:
                 stats.accepted += 1
                 stats.packets += len(case.packets)
+                stats.coverage |= case.program.keys()
                 for tr in result.targets:
                     if tr.mismatch:
                         stats.mismatches[tr.target] += 1
@@ -85,6 +87,7 @@ def _record(case: Case, tr, settings: Settings, stats: Stats, seen: set, work: s
     if sig in seen or per_target >= settings.max_reproducers_per_target:
         return
     seen.add(sig)
-    small, sr = minimise(case, tr, os.path.join(work, "min"), Budget(settings.minimise_seconds))
+    small, sr = minimise(case, tr, os.path.join(work, "min"), Budget(settings.minimise_seconds),
+                         settings.executors.get(tr.target))
     d = os.path.join(settings.out, f"{tr.target}-{stats.generated:05d}")
     stats.reproducers.append(write_reproducer(small, sr, d))

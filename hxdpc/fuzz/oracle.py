@@ -61,14 +61,16 @@ def write_case(case: Case, directory: str) -> dict[str, str]:
     return paths
 
 
-def run_target(paths: dict[str, str], target: str, executor=None) -> TargetResult:
-    """verify's comparison of the kernel and one target (`executor`: what Session takes,
-    default the target's name); InputError (the kernel refuses the program) propagates."""
+def run_target(paths: dict[str, str], target: str, make_executor=None) -> TargetResult:
+    """verify's comparison of the kernel and one target; `make_executor(prog_path)` gives
+    what Session takes as executor (default: the target's name).  InputError (the kernel
+    refuses the program) propagates."""
     from hxdpc.commands.verify import Verifier, VerifyInputs, make_target
     inp = VerifyInputs(paths["prog"], paths["pcap"], paths["maps"], target)
     out = TargetResult(target)
     try:
-        report = Verifier(inp, executor=executor if executor is not None else make_target(target)).run()
+        executor = make_executor(paths["prog"]) if make_executor else make_target(target)
+        report = Verifier(inp, executor=executor).run()
     except InputError as e:
         if any(r in str(e) for r in REFUSED):
             raise
@@ -83,21 +85,22 @@ def run_target(paths: dict[str, str], target: str, executor=None) -> TargetResul
     return out
 
 
-def run_case(case: Case, directory: str, targets=TARGETS) -> CaseResult:
+def run_case(case: Case, directory: str, targets=TARGETS, executors: Optional[dict] = None) -> CaseResult:
+    """The case on every target (`executors`: target name -> make_executor, for tests)."""
     paths = write_case(case, directory)
     result = CaseResult(accepted=True)
     for t in targets:
         try:
-            result.targets.append(run_target(paths, t))
+            result.targets.append(run_target(paths, t, (executors or {}).get(t)))
         except InputError as e:
             return CaseResult(False, reject_reason=str(e))
     return result
 
 
-def mismatches(case: Case, directory: str, target: str, executor=None) -> Optional[TargetResult]:
+def mismatches(case: Case, directory: str, target: str, make_executor=None) -> Optional[TargetResult]:
     """The target's mismatch when the kernel accepts the case and they differ, else None."""
     try:
-        r = run_target(write_case(case, directory), target, executor)
+        r = run_target(write_case(case, directory), target, make_executor)
     except InputError:
         return None
     return r if r.mismatch else None

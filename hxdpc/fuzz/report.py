@@ -48,6 +48,7 @@ class Stats:
     rejects: Counter = field(default_factory=Counter)          # last line of the verifier's reason
     reproducers: list[str] = field(default_factory=list)
     excluded: Counter = field(default_factory=Counter)         # known defect -> (program, target) pairs
+    coverage: set = field(default_factory=set)                 # table rows of the accepted programs
 
     @property
     def elapsed(self) -> float:
@@ -76,6 +77,9 @@ class Stats:
                f"accepted by the kernel: {self.accepted} ({100 * self.acceptance():.1f}%)",
                f"packets: {self.packets}",
                f"time per program: {self.per_program_ms():.0f} ms ({self.elapsed:.1f} s in all)"]
+        from hxdpc.fuzz.progen import generated_rows
+        rows = {r.key for r in generated_rows()}
+        out.append(f"table rows covered by accepted programs: {len(self.coverage & rows)} of {len(rows)}")
         out += [f"mismatches on {t}: {self.mismatches[t]}" for t in targets]
         for reason, n in self.excluded.most_common():
             out.append(f"not run (known defect) x{n}: {reason}")
