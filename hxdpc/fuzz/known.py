@@ -36,3 +36,24 @@ def sephirot_defect(case: Case, target: str) -> str:
     if target == "sephirot" and movsx_copy_forward(case):
         return "Sephirot copy_forward: rA = rB; rB = rA with a movsx"
     return ""
+
+
+FIB_SECTIONS = ("interfaces", "routes", "neighbours")
+FIB_INT_FIELDS = {"interfaces": ("mtu",), "routes": ("mtu", "metric", "table")}
+
+
+def fib_unchecked_field(obj) -> str:
+    """emulator/runtime/fib.py parse_fib does not check that the FIB's sections are lists nor
+    that mtu/metric/table are integers (they raise TypeError/ValueError/OverflowError, a
+    traceback): the name of such a field in `obj`, '' when there is none."""
+    if not isinstance(obj, dict):
+        return ""
+    for sec in FIB_SECTIONS:
+        if sec in obj and not isinstance(obj[sec], list):
+            return sec
+    for sec, fields in FIB_INT_FIELDS.items():
+        for i, e in enumerate(obj.get(sec, [])):
+            for f in fields:
+                if isinstance(e, dict) and f in e and not isinstance(e[f], int):
+                    return f"{sec}[{i}].{f}"
+    return ""
