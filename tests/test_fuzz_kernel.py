@@ -60,10 +60,16 @@ def test_objects_load_with_their_maps_and_subprograms(tmp_path):
 
 
 def _swap(first, second):
-    gen = Generator(random.Random(1))
-    prog = gen.program()
+    prog = Generator(random.Random(1), printk=False).program()
     prog.blocks.insert(1, [first, second])
     return Case(prog, [])
+
+
+def test_known_defects_apply_to_their_targets_only():
+    sx = insn_of(BY_KEY["movsx1664"], 3, 1)
+    case = _swap(insn_of(BY_KEY["mov64_x"], 1, 3), sx)
+    assert "copy_forward" in known.known_defect(case, "sephirot")
+    assert known.known_defect(case, "interp") == ""
 
 
 def test_the_known_movsx_copy_forward_pattern_is_recognised():
@@ -78,10 +84,11 @@ def test_the_known_movsx_copy_forward_pattern_is_recognised():
 def test_bounded_run_finds_no_mismatch_on_any_target(tmp_path):
     # Sephirot's copy_forward defect (rA = rB; rB = rA with a movsx) is being fixed on another
     # branch: those cases are not run on sephirot until it is merged (drop `excluded` then).
-    # No bpf_trace_printk: it would write into the host's trace buffer.
+    # No bpf_trace_printk: it would write into the host's trace buffer (and its format
+    # handling is the other known defect, hxdpc/fuzz/known.py).
     settings = Settings(seed=SEED, programs=40, packets=3, targets=verify_targets(),
                         out=str(tmp_path / "repro"), minimise_seconds=20, printk=False,
-                        excluded=known.sephirot_defect)
+                        excluded=known.known_defect)
     stats = run(settings)
     summary = "\n".join(stats.summary(settings.targets))
     print(summary)

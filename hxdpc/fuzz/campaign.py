@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from hxdpc.fuzz.known import known_defect
 from hxdpc.fuzz.minimise import Budget, minimise
 from hxdpc.fuzz.oracle import Case, run_case
 from hxdpc.fuzz.packets import random_packets
@@ -82,7 +83,10 @@ def run(settings: Settings, progress: Optional[Callable[[Stats], None]] = None) 
 
 
 def _record(case: Case, tr, settings: Settings, stats: Stats, seen: set, work: str) -> None:
-    sig = (tr.target, signature(tr.diffs, tr.crash))
+    defect = known_defect(case, tr.target)
+    if defect:
+        stats.known[defect] += 1
+    sig = (tr.target, defect or signature(tr.diffs, tr.crash))
     per_target = sum(1 for t, _ in seen if t == tr.target)
     if sig in seen or per_target >= settings.max_reproducers_per_target:
         return

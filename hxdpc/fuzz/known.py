@@ -31,10 +31,15 @@ def uses_helper(case: Case, helper: int) -> bool:
                for b in case.program.blocks for it in b if not isinstance(it, Label))
 
 
-def sephirot_defect(case: Case, target: str) -> str:
+TRACE_PRINTK = 6
+
+
+def known_defect(case: Case, target: str) -> str:
     """The known defect a case would hit on `target` ('' when none)."""
     if target == "sephirot" and movsx_copy_forward(case):
         return "Sephirot copy_forward: rA = rB; rB = rA with a movsx"
+    if uses_helper(case, TRACE_PRINTK):
+        return "bpf_trace_printk format handling (its return value differs from the kernel's)"
     return ""
 
 

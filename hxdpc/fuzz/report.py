@@ -49,6 +49,7 @@ class Stats:
     reproducers: list[str] = field(default_factory=list)
     excluded: Counter = field(default_factory=Counter)         # known defect -> (program, target) pairs
     coverage: set = field(default_factory=set)                 # table rows of the accepted programs
+    known: Counter = field(default_factory=Counter)            # known defect -> mismatches it explains
 
     @property
     def elapsed(self) -> float:
@@ -81,6 +82,8 @@ class Stats:
         rows = {r.key for r in generated_rows()}
         out.append(f"table rows covered by accepted programs: {len(self.coverage & rows)} of {len(rows)}")
         out += [f"mismatches on {t}: {self.mismatches[t]}" for t in targets]
+        for reason, n in self.known.most_common():
+            out.append(f"mismatches matching a known defect x{n}: {reason}")
         for reason, n in self.excluded.most_common():
             out.append(f"not run (known defect) x{n}: {reason}")
         for reason, n in self.rejects.most_common(5):
