@@ -1,7 +1,7 @@
 """A mismatch's reproducer directory, and the run's counters.
 
-DIR/prog.s      the program in llvm-objdump syntax (`hxdpc disasm` of prog.o; `hxdpc asm`
-                reads it back, map references as `ld_pseudo`)
+DIR/prog.s      the linked program in llvm-objdump syntax (`hxdpc asm` reads it back; map
+                references as `ld_pseudo rN, 5, INDEX`, the maps listed in comments)
 DIR/prog.o      the object the kernel and the target ran (maps in a legacy `maps` section)
 DIR/packets.pcap, DIR/packets.hex (one frame per line), DIR/MAPS.json (the preset)
 DIR/DIFF.txt    what differed (verify's lines: what the kernel and the target gave)
@@ -25,11 +25,31 @@ def reproduce_command(directory: str, target: str) -> str:
     return f"{CLI} verify {d}/prog.o --pcap {d}/packets.pcap --maps {d}/MAPS.json --target {target}"
 
 
+def listing(prog_path: str, command: str) -> str:
+    """The linked program (what the kernel and the targets ran) in llvm-objdump syntax, one
+    section, map references as `ld_pseudo rN, 5, INDEX` with the maps listed in comments,
+    local calls spelt unambiguously: `hxdpc asm` reads it back."""
+    from hxdpc.loader import load
+    from isa.disasm import disassemble_section, format_insn
+    from isa.opcodes import Kind
+    from isa.program import MAP_TYPES
+    prog = load(prog_path)
+    head = [f"# {command}", "# maps (lddw src 5, imm = index):"]
+    head += [f"#   {k}: {m.name} {MAP_TYPES.get(m.type, m.type)} key {m.key_size} value {m.value_size} "
+             f"max_entries {m.max_entries}" for k, m in enumerate(prog.maps)]
+    text = disassemble_section(prog.insns, [(f.name, f.start) for f in prog.functions], prog.section or "xdp")
+    slots = prog.slots()
+    for n, insn in enumerate(prog.insns):
+        if insn.spec.kind == Kind.CALL_LOCAL:
+            text = text.replace(f"{slots[n]:>8}:\t{format_insn(insn)}\n",
+                                f"{slots[n]:>8}:\t{format_insn(insn, exact=True)}\n")
+    return "\n".join(head) + "\n\n" + text
+
+
 def write_reproducer(case: Case, result: TargetResult, directory: str) -> str:
     """Writes the reproducer files; returns the directory."""
-    from hxdpc.commands.disasm import render
     paths = write_case(case, directory)
-    Path(directory, "prog.s").write_text(render(Path(paths["prog"])))
+    Path(directory, "prog.s").write_text(listing(paths["prog"], reproduce_command(directory, result.target)))
     Path(directory, "packets.hex").write_text("".join(p.hex() + "\n" for p in case.packets))
     lines = [f"target: {result.target}"] + result.diffs + ([result.crash] if result.crash else [])
     Path(directory, "DIFF.txt").write_text("\n".join(lines) + "\n")
