@@ -132,3 +132,9 @@ def test_a_wrong_target_is_caught_minimised_and_reproduced(tmp_path):
     for f in ("prog.s", "prog.o", "packets.pcap", "packets.hex", "MAPS.json", "DIFF.txt", "REPRODUCE"):
         assert (tmp_path / "repro" / f).stat().st_size > 0, f
     assert "verify" in (tmp_path / "repro" / "REPRODUCE").read_text() and d
+    from click.testing import CliRunner
+    from hxdpc.cli import main
+    from hxdpc.loader import load
+    r = CliRunner().invoke(main, ["asm", str(tmp_path / "repro" / "prog.s"), "-o", str(tmp_path / "re.o")])
+    assert r.exit_code == 0, r.output
+    assert load(str(tmp_path / "re.o")).insns == load(str(tmp_path / "repro" / "prog.o")).insns
