@@ -105,6 +105,10 @@ def mov_imm(dst: int, imm: int) -> Insn:
 class Subprog:
     name: str
     items: list[Item]
+    stack_arg: bool = False       # r1 is a pointer to PTR_WINDOW bytes of the caller's stack
+
+
+PTR_WINDOW = 32
 
 
 @dataclass
@@ -349,7 +353,11 @@ class Generator:
 
     def b_call(self, prog: FuzzProgram) -> list[Item]:
         sub = self.rng.choice([s for s in prog.subprogs if not s.name.startswith("cb")])
-        return [CallLocal(sub.name)] + self.reinit(ARGS)
+        items: list[Item] = []
+        if sub.stack_arg:       # the window lies inside the initialised fp-96..fp-1
+            items = [insn_of(BY_KEY["mov64_x"], 1, FP),
+                     insn_of(BY_KEY["add64_k"], 1, imm=-self.rng.choice([96, 64, 48, 32]))]
+        return items + [CallLocal(sub.name)] + self.reinit(ARGS)
 
     def b_loop_helper(self, prog: FuzzProgram) -> list[Item]:
         rng = self.rng
@@ -387,6 +395,19 @@ class Generator:
             items += [self.jcond(els, pool)] + self.alus(2, pool) + [self.ja(end), Label(els)] \
                 + self.alus(2, pool) + [Label(end)]
         return Subprog(name, items + [insn_of(BY_KEY["exit"])])
+
+    def stack_subprog(self, name: str) -> Subprog:
+        """A callee that reads, writes and atomically updates its caller's stack through r1."""
+        rng = self.rng
+        pool = (0, 2, 3, 4, 5)
+        items: list[Item] = [insn_of(BY_KEY["mov64_x"], 0, rng.choice(pool[1:]))]
+        for _ in range(rng.randint(2, 6)):
+            if rng.random() < 0.3:
+                items.append(self.alu(pool))
+                continue
+            spec = self.pick(LOAD_ROWS + STORE_ROWS + ATOMIC_ROWS)
+            items.append(self.access(spec, 1, self.aligned(spec.size, 0, PTR_WINDOW), pool))
+        return Subprog(name, items + [insn_of(BY_KEY["exit"])], stack_arg=True)
 
     def callback(self, name: str) -> Subprog:
         """bpf_loop's callback(index, ctx): returns 0 (continue) or 1 (stop)."""
@@ -451,9 +472,10 @@ class Generator:
         self._labels = 0
         maps = self.maps()
         prog = FuzzProgram(blocks=[self.prologue()], maps=maps, preset=self.preset(maps))
-        prog.subprogs = [self.subprog(f"sub{k}") for k in range(rng.randint(1, 2))] + [self.callback("cb0")]
+        prog.subprogs = ([self.subprog(f"sub{k}") for k in range(rng.randint(1, 2))]
+                         + [self.stack_subprog("psub0"), self.callback("cb0")])
         kinds = [("alu", 6), ("cond", 5), ("loop", 1), ("stack", 3), ("atomic", 2), ("ctx", 1),
-                 ("packet", 4), ("lookup", 3), ("update", 2), ("adjust", 2), ("call", 1),
+                 ("packet", 4), ("lookup", 3), ("update", 2), ("adjust", 2), ("call", 2),
                  ("bpf_loop", 0.4 if self.callbacks else 0), ("printk", 0.2 if self.printk else 0)]
         names, weights = zip(*kinds)
         loops = 0
