@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="fuzz-out", help="directory of the reproducers")
     ap.add_argument("--minimise-seconds", type=float, default=60.0, help="time to minimise one mismatch")
+    ap.add_argument("--max-blocks", type=int, default=14, help="blocks per program (3 .. this)")
     ap.add_argument("--skip-known", action="store_true",
                     help="do not run cases that match a known defect (hxdpc/fuzz/known.py) on its target")
     ap.add_argument("--no-printk", action="store_true", help="no bpf_trace_printk (it writes the host's trace buffer)")
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
     programs = a.programs if a.programs is not None or a.seconds is not None else 100
     settings = Settings(seed=a.seed, programs=programs, seconds=a.seconds, packets=a.packets,
                         targets=targets, out=a.out, minimise_seconds=a.minimise_seconds,
-                        printk=not a.no_printk)
+                        printk=not a.no_printk, max_blocks=max(3, a.max_blocks))
     if a.skip_known:
         settings.excluded = known_defect
     last = [0.0]

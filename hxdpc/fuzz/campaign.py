@@ -36,6 +36,7 @@ class Settings:
     minimise_seconds: float = 60.0
     max_reproducers_per_target: int = 5
     printk: bool = True
+    max_blocks: int = 14          # blocks per program (3 .. max_blocks)
     excluded: Callable = staticmethod(lambda case, target: "")   # -> reason a case is not run
     executors: dict = field(default_factory=dict)   # target -> make_executor(prog path) (tests)
 
@@ -49,7 +50,7 @@ def signature(diffs: list[str], crash: str) -> str:
 
 def run(settings: Settings, progress: Optional[Callable[[Stats], None]] = None) -> Stats:
     rng = random.Random(settings.seed)
-    gen = Generator(rng, printk=settings.printk)
+    gen = Generator(rng, max_blocks=settings.max_blocks, printk=settings.printk)
     stats = Stats()
     seen: set[tuple[str, str]] = set()
     work = tempfile.mkdtemp(prefix="hxdpc-fuzz-")
