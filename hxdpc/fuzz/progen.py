@@ -262,21 +262,17 @@ class Generator:
         return [insn_of(BY_KEY["ldxw"], self.rng.choice(POOL), CTX, XDP_MD[field_])]
 
     def _checked(self, base: int, end: int, extent: int, body: list[Item], skip: str) -> list[Item]:
-        """`if base + extent > end goto skip` (in one of the spellings), then body."""
-        rng = self.rng
+        """`if base + extent > end goto skip` (in one of three spellings), then body."""
         t = 4
-        check = [insn_of(BY_KEY["mov64_x"], t, base), insn_of(BY_KEY["add64_k"], t, imm=extent)]
-        form = rng.randrange(3)
+        check: list[Item] = [insn_of(BY_KEY["mov64_x"], t, base), insn_of(BY_KEY["add64_k"], t, imm=extent)]
+        form = self.rng.randrange(3)
         if form == 0:
             check.append(Jump(insn_of(BY_KEY["jgt64_x"], t, end), skip))
         elif form == 1:
             check.append(Jump(insn_of(BY_KEY["jlt64_x"], end, t), skip))
-        else:
-            check.append(Jump(insn_of(BY_KEY["jge64_x"], end, t), "__ok__"))
-        if form == 2:       # if end >= t goto ok; goto skip; ok: body
+        else:               # if end >= t goto ok; goto skip; ok: body
             ok = self.label()
-            check[-1] = Jump(check[-1].insn, ok)
-            check += [self.ja(skip), Label(ok)]
+            check += [Jump(insn_of(BY_KEY["jge64_x"], end, t), ok), self.ja(skip), Label(ok)]
         return check + body
 
     def b_packet(self) -> list[Item]:
