@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT))
 
 from emulator.kernel import kernel_unavailable_reason  # noqa: E402
 from hxdpc.fuzz.campaign import Settings, run, verify_targets  # noqa: E402
-from hxdpc.fuzz.known import known_defect  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -35,8 +34,6 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="fuzz-out", help="directory of the reproducers")
     ap.add_argument("--minimise-seconds", type=float, default=60.0, help="time to minimise one mismatch")
     ap.add_argument("--max-blocks", type=int, default=14, help="blocks per program (3 .. this)")
-    ap.add_argument("--skip-known", action="store_true",
-                    help="do not run cases that match a known defect (hxdpc/fuzz/known.py) on its target")
     ap.add_argument("--no-printk", action="store_true", help="no bpf_trace_printk (it writes the host's trace buffer)")
     a = ap.parse_args(argv)
     reason = kernel_unavailable_reason()
@@ -53,8 +50,6 @@ def main(argv=None) -> int:
     settings = Settings(seed=a.seed, programs=programs, seconds=a.seconds, packets=a.packets,
                         targets=targets, out=a.out, minimise_seconds=a.minimise_seconds,
                         printk=not a.no_printk, max_blocks=max(3, a.max_blocks))
-    if a.skip_known:
-        settings.excluded = known_defect
     last = [0.0]
 
     def progress(stats) -> None:

@@ -6,7 +6,6 @@ from collections import Counter
 
 import pytest
 
-from hxdpc.fuzz import known
 from hxdpc.fuzz.inputs import (SAMPLES, cases, first_records, judge, mutate_pcap, pcap_seeds,
                                prepare_pcaps, run_emulate)
 
@@ -31,38 +30,19 @@ def test_pcap_seeds_include_pcapng_and_mutations_change_them():
     assert first_records(data, 2) == data[:len(first_records(data, 2))] and len(first_records(data, 2)) < len(data)
 
 
-def _excluded(kind: str, path: str) -> str:
-    if kind != "fib":
-        return ""
-    try:
-        obj = json.loads(open(path, "rb").read())
-    except ValueError:
-        return ""
-    return known.fib_unchecked_field(obj)
-
-
 def test_malformed_inputs_end_as_the_contract_says(tmp_path):
-    # FIB files with a non-list section or a non-integer mtu/metric/table hit a defect of
-    # emulator/runtime/fib.py parse_fib (a traceback; test_fib_field_types_are_checked shows
-    # it): those are left out until its fix is merged (drop _excluded then).
-    codes, problems, left_out = Counter(), [], 0
+    codes, problems = Counter(), []
     for kind, path, args in cases(str(tmp_path), 90, 100, random.Random(SEED)):
-        if _excluded(kind, path):
-            left_out += 1
-            continue
         o = run_emulate(args)
         codes[(kind, o.exit_code)] += 1
         if o.problem:
             problems.append(f"{path}: {o.problem}: hxdpc {' '.join(args)}")
     assert not problems, "\n".join(problems)
-    assert left_out < 20
     for kind in ("maps", "ctx", "fib", "pcap"):       # each kind was refused as bad input
         assert codes[(kind, 2)] > 0, (kind, codes)
     assert codes[("pcap", 0)] > 0                      # and some mutations still read
 
 
-@pytest.mark.xfail(strict=True, reason="emulator/runtime/fib.py parse_fib: non-list sections and "
-                                       "non-integer mtu/metric/table raise instead of exit 2")
 @pytest.mark.parametrize("fib", [{"routes": True}, {"interfaces": [{"ifindex": 2, "mtu": None}]},
                                  {"routes": [{"prefix": "10.0.0.0/8", "ifindex": 2, "metric": "0x10"}]}])
 def test_fib_field_types_are_checked(tmp_path, fib):

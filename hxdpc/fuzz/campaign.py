@@ -10,7 +10,6 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from hxdpc.fuzz.known import known_defect
 from hxdpc.fuzz.minimise import Budget, minimise
 from hxdpc.fuzz.oracle import Case, run_case
 from hxdpc.fuzz.packets import random_packets
@@ -19,10 +18,9 @@ from hxdpc.fuzz.report import Stats, write_reproducer
 
 
 def verify_targets() -> list[str]:
-    """Every target `hxdpc verify --target` offers (so later targets are fuzzed too)."""
-    from hxdpc.commands.verify import command
-    opt = next(p for p in command.params if p.name == "target")
-    return list(opt.type.choices)
+    """Every registered target (hxdpc.targets), so later targets are fuzzed too."""
+    from hxdpc.targets import names
+    return names()
 
 
 @dataclass
@@ -37,8 +35,6 @@ class Settings:
     max_reproducers_per_target: int = 5
     printk: bool = True
     max_blocks: int = 14          # blocks per program (3 .. max_blocks)
-    excluded: Callable = staticmethod(lambda case, target: "")   # -> reason a case is not run
-    executors: dict = field(default_factory=dict)   # target -> make_executor(prog path) (tests)
 
 
 def signature(diffs: list[str], crash: str) -> str:
@@ -62,10 +58,7 @@ def run(settings: Settings, progress: Optional[Callable[[Stats], None]] = None) 
                 break
             case = Case(gen.program(), random_packets(rng, settings.packets))
             stats.generated += 1
-            targets = [t for t in settings.targets if not settings.excluded(case, t)]
-            for t in set(settings.targets) - set(targets):
-                stats.excluded[settings.excluded(case, t)] += 1
-            result = run_case(case, os.path.join(work, "case"), targets, settings.executors)
+            result = run_case(case, os.path.join(work, "case"), settings.targets)
             if not result.accepted:
                 stats.rejects[result.reject_reason.rsplit("|", 1)[-1].strip()[:100]] += 1
             else:
@@ -84,15 +77,11 @@ def run(settings: Settings, progress: Optional[Callable[[Stats], None]] = None) 
 
 
 def _record(case: Case, tr, settings: Settings, stats: Stats, seen: set, work: str) -> None:
-    defect = known_defect(case, tr.target)
-    if defect:
-        stats.known[defect] += 1
-    sig = (tr.target, defect or signature(tr.diffs, tr.crash))
+    sig = (tr.target, signature(tr.diffs, tr.crash))
     per_target = sum(1 for t, _ in seen if t == tr.target)
     if sig in seen or per_target >= settings.max_reproducers_per_target:
         return
     seen.add(sig)
-    small, sr = minimise(case, tr, os.path.join(work, "min"), Budget(settings.minimise_seconds),
-                         settings.executors.get(tr.target))
+    small, sr = minimise(case, tr, os.path.join(work, "min"), Budget(settings.minimise_seconds))
     d = os.path.join(settings.out, f"{tr.target}-{stats.generated:05d}")
     stats.reproducers.append(write_reproducer(small, sr, d))

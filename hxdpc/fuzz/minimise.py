@@ -96,8 +96,8 @@ PASSES: list[Callable] = [lambda c, r: _packet_candidates(c, r), lambda c, r: _b
                           lambda c, r: _item_candidates(c), lambda c, r: _preset_candidates(c)]
 
 
-def minimise(case: Case, result: TargetResult, workdir: str, budget: Optional[Budget] = None,
-             make_executor=None) -> tuple[Case, TargetResult]:
+def minimise(case: Case, result: TargetResult, workdir: str,
+             budget: Optional[Budget] = None) -> tuple[Case, TargetResult]:
     """The smallest case found that still mismatches on `result.target`, with its result."""
     budget = budget or Budget()
     progress = True
@@ -107,7 +107,7 @@ def minimise(case: Case, result: TargetResult, workdir: str, budget: Optional[Bu
             for cand in make(case, result):
                 if not budget.spend():
                     return case, result
-                r = mismatches(cand, workdir, result.target, make_executor)
+                r = mismatches(cand, workdir, result.target)
                 if r is not None:
                     case, result, progress = cand, r, True
                     break

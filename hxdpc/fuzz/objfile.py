@@ -6,7 +6,7 @@ the entry in its `xdp` section, subprograms (call and bpf_loop callback targets)
 symbol each, and the relocations clang emits: R_BPF_64_64 on `lddw` against a map symbol
 or against the `.text` section symbol (imm = byte offset: a function address), R_BPF_64_32
 on `call` against `.text` (imm = target instruction - 1).  The project's loader links it
-and the kernel takes it through emulator.kernel_raw, the path `hxdpc verify` uses for such
+and the kernel takes it through emulator.kernel.raw, the path `hxdpc verify` uses for such
 objects.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each run writes the object, the packets (pcap) and the maps preset (MAPS.json) into a
 directory and runs `hxdpc verify`'s Verifier on them for each target: the kernel
-(BPF_PROG_TEST_RUN, maps read back) is the oracle, emulator.kernel_compare decides what
+(BPF_PROG_TEST_RUN, maps read back) is the oracle, emulator.kernel.compare decides what
 differs.  A program the kernel's verifier refuses is *rejected* (not a mismatch).
 """
 from __future__ import annotations
@@ -13,13 +13,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Optional
 
-from emulator.kernel_compare import FAILED
-from hxdpc.errors import InputError
+from emulator.kernel.compare import FAILED
+from isa.errors import InputError
 from hxdpc.fuzz.objfile import elf_with_maps
 from hxdpc.fuzz.packets import write_pcap
 from hxdpc.fuzz.progen import FuzzProgram
 
-TARGETS = ("interp", "fast", "sephirot")
 REFUSED = ("refused to load", "the kernel refused")
 
 
@@ -61,16 +60,14 @@ def write_case(case: Case, directory: str) -> dict[str, str]:
     return paths
 
 
-def run_target(paths: dict[str, str], target: str, make_executor=None) -> TargetResult:
-    """verify's comparison of the kernel and one target; `make_executor(prog_path)` gives
-    what Session takes as executor (default: the target's name).  InputError (the kernel
-    refuses the program) propagates."""
-    from hxdpc.commands.verify import Verifier, VerifyInputs, make_target
+def run_target(paths: dict[str, str], target: str) -> TargetResult:
+    """verify's comparison of the kernel and one target of the registry (hxdpc.targets).
+    InputError (the kernel refuses the program) propagates."""
+    from hxdpc.commands.verify import Verifier, VerifyInputs
     inp = VerifyInputs(paths["prog"], paths["pcap"], paths["maps"], target)
     out = TargetResult(target)
     try:
-        executor = make_executor(paths["prog"]) if make_executor else make_target(target)
-        report = Verifier(inp, executor=executor).run()
+        report = Verifier(inp).run()
     except InputError as e:
         if any(r in str(e) for r in REFUSED):
             raise
@@ -85,22 +82,24 @@ def run_target(paths: dict[str, str], target: str, make_executor=None) -> Target
     return out
 
 
-def run_case(case: Case, directory: str, targets=TARGETS, executors: Optional[dict] = None) -> CaseResult:
-    """The case on every target (`executors`: target name -> make_executor, for tests)."""
+def run_case(case: Case, directory: str, targets: Optional[list[str]] = None) -> CaseResult:
+    """The case on every target named (registry names; default: all of them)."""
+    from hxdpc.targets import names
+    targets = names() if targets is None else targets
     paths = write_case(case, directory)
     result = CaseResult(accepted=True)
     for t in targets:
         try:
-            result.targets.append(run_target(paths, t, (executors or {}).get(t)))
+            result.targets.append(run_target(paths, t))
         except InputError as e:
             return CaseResult(False, reject_reason=str(e))
     return result
 
 
-def mismatches(case: Case, directory: str, target: str, make_executor=None) -> Optional[TargetResult]:
+def mismatches(case: Case, directory: str, target: str) -> Optional[TargetResult]:
     """The target's mismatch when the kernel accepts the case and they differ, else None."""
     try:
-        r = run_target(write_case(case, directory), target, make_executor)
+        r = run_target(write_case(case, directory), target)
     except InputError:
         return None
     return r if r.mismatch else None

@@ -53,7 +53,7 @@ NOT_GENERATED = {
     "callx": "the kernel has no indirect calls",
     "lddw_src2": "map value addresses are for global data (.data), which the objects do not define",
     "lddw_src3": "BTF ids need the kernel's BTF",
-    "lddw_src4": "bpf_loop callbacks need BTF func_info, which emulator.kernel_raw does not pass "
+    "lddw_src4": "bpf_loop callbacks need BTF func_info, which emulator.kernel.raw does not pass "
                  "(Generator(callbacks=True) generates them once it does)",
     "lddw_src5": "the loader's linked form of src 1 (what the ELF holds is src 1)",
     "lddw_src6": "the loader's linked form of src 2",

@@ -29,7 +29,7 @@ def listing(prog_path: str, command: str) -> str:
     """The linked program (what the kernel and the targets ran) in llvm-objdump syntax, one
     section, map references as `ld_pseudo rN, 5, INDEX` with the maps listed in comments,
     local calls spelt unambiguously: `hxdpc asm` reads it back."""
-    from hxdpc.loader import load
+    from isa.loader import load
     from isa.disasm import disassemble_section, format_insn
     from isa.opcodes import Kind
     from isa.program import MAP_TYPES
@@ -67,9 +67,7 @@ class Stats:
     mismatches: Counter = field(default_factory=Counter)       # target -> programs that mismatched
     rejects: Counter = field(default_factory=Counter)          # last line of the verifier's reason
     reproducers: list[str] = field(default_factory=list)
-    excluded: Counter = field(default_factory=Counter)         # known defect -> (program, target) pairs
     coverage: set = field(default_factory=set)                 # table rows of the accepted programs
-    known: Counter = field(default_factory=Counter)            # known defect -> mismatches it explains
 
     @property
     def elapsed(self) -> float:
@@ -102,10 +100,6 @@ class Stats:
         rows = {r.key for r in generated_rows()}
         out.append(f"table rows covered by accepted programs: {len(self.coverage & rows)} of {len(rows)}")
         out += [f"mismatches on {t}: {self.mismatches[t]}" for t in targets]
-        for reason, n in self.known.most_common():
-            out.append(f"mismatches matching a known defect x{n}: {reason}")
-        for reason, n in self.excluded.most_common():
-            out.append(f"not run (known defect) x{n}: {reason}")
         for reason, n in self.rejects.most_common(5):
             out.append(f"rejected x{n}: {reason}")
         out += [f"reproducer: {d}" for d in self.reproducers]
