@@ -24,7 +24,7 @@ from elftools.common.exceptions import ELFError
 from emulator.kernel import libbpf as lb
 from isa.helpers import TABLE as HELPER_TABLE, number as helper_number
 from isa.errors import InputError
-from emulator.runtime.maps import parse_hex
+from emulator.runtime.maps import parse_hex, preset_entries
 from isa.uapi import MAP_TYPE_IDS
 
 _T = MAP_TYPE_IDS
@@ -405,13 +405,7 @@ class KernelProgram:
         return b"".join(r.ljust(stride, b"\0") for r in raws)
 
     def _preload(self, m: KernelMap, entries, where: str) -> None:
-        if not isinstance(entries, list):
-            raise InputError(where, "expected a list of {key, value} entries")
-        for i, e in enumerate(entries):
-            w = f"{where}[{i}]"
-            if not isinstance(e, dict):
-                raise InputError(w, "expected an object with key and value")
-            key = parse_hex(f"{w}.key", e.get("key"), m.key_size)
+        for w, key, e in preset_entries(entries, where, m.key_size):
             value = self._value_bytes(m, e, w)
             kb = ctypes.create_string_buffer(key, max(len(key), 1))
             vb = ctypes.create_string_buffer(value, max(len(value), 1))

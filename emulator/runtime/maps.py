@@ -80,6 +80,18 @@ def check_preset(spec, where: str) -> dict:
     return spec
 
 
+def preset_entries(entries, where: str, key_size: int):
+    """(where, key bytes, entry) of each entry of one map's MAPS.json list, in order: the
+    emulator's maps and the kernel's preload read presets the same way."""
+    if not isinstance(entries, list):
+        raise InputError(where, "expected a list of {key, value} entries")
+    for i, e in enumerate(entries):
+        w = f"{where}[{i}]"
+        if not isinstance(e, dict):
+            raise InputError(w, "expected an object with key and value")
+        yield w, parse_hex(f"{w}.key", e.get("key"), key_size), e
+
+
 class Map:
     """Common part: identity, address window, the value region, preload/dump plumbing."""
     percpu = False
@@ -141,13 +153,7 @@ class Map:
 
     # -- MAPS.json -----------------------------------------------------------------------
     def preload(self, entries, where: str, programs: dict) -> None:
-        if not isinstance(entries, list):
-            raise InputError(where, "expected a list of {key, value} entries")
-        for i, e in enumerate(entries):
-            w = f"{where}[{i}]"
-            if not isinstance(e, dict):
-                raise InputError(w, "expected an object with key and value")
-            key = parse_hex(f"{w}.key", e.get("key"), self.d.key_size)
+        for w, key, e in preset_entries(entries, where, self.d.key_size):
             self.preload_one(key, e, w, programs)
 
     def _values(self, e: dict, w: str) -> list[bytes]:

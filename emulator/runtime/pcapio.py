@@ -327,11 +327,16 @@ class ActionPcaps:
 
     def close(self) -> None:
         """Close every writer (all of them, even when one fails; the first failure is raised)."""
-        first = None
-        for w in self.writers.values():
-            try:
-                w.close()
-            except InputError as e:
-                first = first or e
-        if first is not None:
-            raise first
+        close_all(self.writers.values())
+
+
+def close_all(outputs) -> None:
+    """Close every output even when one fails (disk full); the first failure is raised."""
+    first = None
+    for f in outputs:
+        try:
+            f.close()
+        except InputError as e:
+            first = first or e
+    if first is not None:
+        raise first

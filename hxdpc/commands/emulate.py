@@ -30,7 +30,6 @@ DEFAULT_CLOCK_MHZ = 156.25
 PROGRESS_MIN_BYTES = 1 << 20
 
 
-_read_json = read_json
 
 
 def _open_out(path: Optional[str]) -> Optional[OutputFile]:
@@ -190,11 +189,11 @@ def run_emulate(prog: str, pcap: str, *, target: str = "interp", maps_path=None,
     from emulator.runtime.fib import parse_fib
     from emulator.runtime.session import Session
 
-    maps_json = _read_json(maps_path, "the maps preset")
-    ctx = _read_json(ctx_path, "the packet context")
+    maps_json = read_json(maps_path, "the maps preset")
+    ctx = read_json(ctx_path, "the packet context")
     if ctx is not None:
         pcapio.check_ctx(ctx, ctx_path)
-    fib_json = _read_json(fib_path, "the FIB")
+    fib_json = read_json(fib_path, "the FIB")
     fib = parse_fib(fib_json, fib_path) if fib_json is not None else None
     chosen = T.get(target)
     program, programs, executor = _program_and_executor(
@@ -261,19 +260,7 @@ def _emulate_packets(session, pcap, ctx, stats: Stats, stop, results, events, ou
             stop.check()
     finally:
         stats.loop_seconds = time.perf_counter() - t0
-        _close_all([f for f in (res_f, ev_f, pcaps) if f is not None])
-
-
-def _close_all(outputs) -> None:
-    """Close every output even when one fails (disk full); the first failure is raised."""
-    first = None
-    for f in outputs:
-        try:
-            f.close()
-        except InputError as e:
-            first = first or e
-    if first is not None:
-        raise first
+        pcapio.close_all([f for f in (res_f, ev_f, pcaps) if f is not None])
 
 
 @click.command("emulate", epilog="\b\nExample:\n  hxdpc emulate sample_programs/xdp1.o --pcap sample_programs/pcaps/xdp1-normal.pcap \\\n"
