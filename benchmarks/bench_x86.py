@@ -198,11 +198,14 @@ def dynamic_figures(row: Row, inp: Inputs, args, x86_missing: str, kernel_missin
     seph = emulate_figures(inp, "sephirot")
     row.cycles_per_packet, row.hxdp_mpps = seph["cycles_per_packet"], seph["mpps"]
     if not x86_missing:
-        row.x86_insns_per_packet = emulate_figures(inp, "x86").get("x86_insns_per_packet")
+        try:
+            row.x86_insns_per_packet = emulate_figures(inp, "x86").get("x86_insns_per_packet")
+        except InputError as e:               # one program the translator refuses: say so, go on
+            row.notes.append(f"emulate --target x86: {e}"[:120])
     maps = read_json(inp.maps_path, "the maps preset")
     packets = list(read_packets(inp.pcap))[:args.packets]
     row.fast_pps = pps(inp.prog, maps, packets, "fast", args.reps)
-    if not x86_missing:
+    if row.x86_insns_per_packet is not None:
         row.x86_pps = pps(inp.prog, maps, packets, "x86", args.reps)
     if kernel_missing:
         return
