@@ -260,23 +260,31 @@ def markdown(rows: list[Row]) -> str:
 
 
 # -- the plot: static sizes and packets/s per program, grouped bars drawn by hand --------------
-BAR_W, GAP, PANEL_H, LEFT = 9, 14, 180, 60
+BAR_W, GAP, PANEL_H, LEFT, LABELS = 9, 14, 180, 60, 150
 STATIC_SERIES = [("eBPF insns", "ebpf_insns", "#888"), ("hXDP rows", "rows", "#2a7"),
                  ("x86 ours", "x86_static_ours", "#c73"), ("x86 kernel JIT", "x86_static_kernel", "#37c")]
-MPPS_SERIES = [("hXDP model", "hxdp_mpps", "#2a7"), ("x86 here", "kernel_mpps", "#37c")]
+MPPS_SERIES = [("hXDP model", "hxdp_mpps", "#2a7"), ("x86 here (test-run)", "kernel_mpps", "#37c"),
+               ("paper hXDP", "paper:hxdp_mpps", "#9dc"), ("paper x86 @3.7 GHz", "paper:x86_mpps_3700", "#9bd")]
 
 
-def _bars(rows: list[Row], series, top: float, title: str, value) -> list[str]:
-    vals = [value(r, key) for r in rows for _, key, _ in series]
+def figure(row: Row, key: str):
+    """A row's figure by series key; `paper:NAME` is the paper's value beside it."""
+    return row.paper.get(key[6:]) if key.startswith("paper:") else getattr(row, key)
+
+
+def _bars(rows: list[Row], series, top: float, title: str) -> list[str]:
+    vals = [figure(r, key) for r in rows for _, key, _ in series]
     vmax = max([v for v in vals if v] or [1.0])
     group = BAR_W * len(series) + GAP
-    out = [f'<text x="{LEFT}" y="{top - 6}" font-size="12" font-weight="bold">{title}</text>',
+    out = [f'<text x="{LEFT}" y="{top - 22}" font-size="12" font-weight="bold">{title}</text>',
            f'<line x1="{LEFT}" y1="{top + PANEL_H}" x2="{LEFT + group * len(rows)}" y2="{top + PANEL_H}" stroke="#000"/>',
-           f'<text x="{LEFT - 4}" y="{top + 8}" font-size="9" text-anchor="end">{vmax:,.0f}</text>']
+           f'<line x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{top + PANEL_H}" stroke="#000"/>',
+           f'<text x="{LEFT - 4}" y="{top + 8}" font-size="9" text-anchor="end">{vmax:,.4g}</text>',
+           f'<text x="{LEFT - 4}" y="{top + PANEL_H}" font-size="9" text-anchor="end">0</text>']
     for i, r in enumerate(rows):
         x0 = LEFT + i * group
         for j, (_, key, colour) in enumerate(series):
-            v = value(r, key)
+            v = figure(r, key)
             if v is None:
                 continue
             h = PANEL_H * v / vmax
@@ -285,20 +293,19 @@ def _bars(rows: list[Row], series, top: float, title: str, value) -> list[str]:
         out.append(f'<text transform="translate({x0 + 4},{top + PANEL_H + 8}) rotate(60)" '
                    f'font-size="9">{r.name}</text>')
     for k, (label, _, colour) in enumerate(series):
-        out.append(f'<rect x="{LEFT + 130 * k}" y="{top + PANEL_H + 90}" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{LEFT + 130 * k + 14}" y="{top + PANEL_H + 99}" font-size="10">{label}</text>')
+        out.append(f'<rect x="{LEFT + 150 * k}" y="{top - 16}" width="10" height="10" fill="{colour}"/>'
+                   f'<text x="{LEFT + 150 * k + 14}" y="{top - 7}" font-size="10">{label}</text>')
     return out
 
 
 def svg(rows: list[Row]) -> str:
     timed = [r for r in rows if r.hxdp_mpps is not None]
-    width = LEFT + max(len(rows) * (BAR_W * 4 + GAP), 600) + 20
-    parts = _bars(rows, STATIC_SERIES, 30, "static instructions (x86: ours and the kernel's JIT)",
-                  lambda r, k: getattr(r, k))
-    y2 = 30 + PANEL_H + 140
-    parts += _bars(timed, MPPS_SERIES, y2, f"Mpps: Sephirot model @{HXDP_MHZ} MHz vs this kernel (test-run)",
-                   lambda r, k: getattr(r, k))
-    height = y2 + PANEL_H + 120
+    width = LEFT + max(len(rows) * (BAR_W * len(STATIC_SERIES) + GAP), 600) + 20
+    top1 = 40
+    parts = _bars(rows, STATIC_SERIES, top1, "static instructions (x86: ours and the kernel's JIT)")
+    top2 = top1 + PANEL_H + LABELS + 40
+    parts += _bars(timed, MPPS_SERIES, top2, f"Mpps: Sephirot model @{HXDP_MHZ} MHz vs this kernel's test-run")
+    height = top2 + PANEL_H + LABELS
     return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
                       f'font-family="sans-serif">', *parts, "</svg>"]) + "\n"
 
