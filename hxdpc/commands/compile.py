@@ -54,6 +54,7 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
         raise InputError("--format rom", f"the rom format is 4 lanes x 256 rows; for --lanes {lanes} "
                                          f"--depth {depth} use bin, coe, mem, mif or json")
     res = compile_program(program, opts)
+    res.report.update(x86_static_figures(program))
     make_parent(path)
     try:
         write_image(res.image, path, fmt)
@@ -70,6 +71,23 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
     r = res.report
     click.echo(f"{path}: {r['rows']} rows x {lanes} lanes, {r['insns_in']} instructions in, "
                f"static IPC {r['static_ipc']}")
+
+
+def x86_static_figures(program) -> dict:
+    """The x86 translator's static size of PROG (`x86_static_insns`, `x86_bytes`) for the
+    report, or {} when the translator (emulator.x86) is not part of this build; a program it
+    cannot translate gives `x86_error` instead, and the Sephirot image is written regardless."""
+    try:
+        from emulator.x86.translate import translate
+    except ModuleNotFoundError as e:
+        if e.name in ("emulator.x86", "emulator.x86.translate"):
+            return {}
+        raise
+    try:
+        t = translate(program)
+    except InputError as e:
+        return {"x86_error": e.reason}
+    return {"x86_static_insns": t.static_insns, "x86_bytes": len(t.code)}
 
 
 def check_with_kernel(prog: str, section) -> None:
