@@ -24,6 +24,7 @@ from emulator.runtime.session import PacketInput, Session  # noqa: E402
 from emulator.sephirot import DEFAULT_TIMING, Sephirot     # noqa: E402
 from hxdpc.compiler import CompileOptions, compile_program  # noqa: E402
 from isa.loader import load                              # noqa: E402
+from isa.opcodes import Kind                               # noqa: E402
 from isa.rowtext import parse_rows                         # noqa: E402
 
 SAMPLES = ROOT / "sample_programs"
@@ -74,7 +75,7 @@ def paper_firewall():
     from isa.program import MapDef
     prog = load(str(ARTIFACTS / "bytecode" / "nec_udp_firewall.objdump"))
     prog.maps = [MapDef("flow_ctx_table", 1, 16, 4, 1024), MapDef("tx_port", 14, 4, 4, 64)]
-    lddw = [i for i, x in enumerate(prog.insns) if x.opcode == 0x18]
+    lddw = [i for i, x in enumerate(prog.insns) if x.spec.kind == Kind.LDDW]
     for k, i in enumerate(lddw):           # slots 42, 48, 60, 64: flows, tx_port, flows, tx_port
         prog.insns[i] = prog.insns[i].with_(src=5, imm=k % 2)
     return prog, {"tx_port": [{"key": "05000000", "value": "05000000"}]}

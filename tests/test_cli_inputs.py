@@ -51,6 +51,8 @@ BAD_FIBS = [
     ({"neighbours": [{"ifindex": 2, "ip": "10.0.0.1", "mac": 5}]}, "mac"),
     ({"neighbours": [{"ifindex": 2, "ip": "10.0.0.1"}]}, "mac"),
     ([], "expected"),
+    # found by tests/test_cli_fuzz.py: a list as route type raised TypeError (unhashable)
+    ({"routes": [{"prefix": "10.1.0.0/16", "ifindex": 2, "type": [1]}]}, "type"),
 ]
 
 

@@ -1,45 +1,32 @@
 """Control-flow facts the fast path plans its code with (per decoded program).
 
-The per-instruction facts (does it fall through, which registers it writes) are computed
-here, in `falls_through` and `written_registers`, from the ISA table's kinds; the branch
-targets come from the interpreter's decoding (`Decoded.targets`).  When the ISA table
-carries these facts itself, these two functions are the place to switch to them.
+The per-instruction facts come from the ISA table (`OpSpec.falls_through`,
+`isa.insn.writes`); the branch targets from the interpreter's decoding (`Decoded.targets`,
+`isa.insn.target`).  What is the fast path's own: a local call ends an arm (its return
+point is reached through the dispatch) and a kfunc call never returns (it faults).
 """
 from __future__ import annotations
 
 from emulator.interp.interpreter import Decoded
-from isa.insn import Insn
+from isa.insn import Insn, writes
 from isa.opcodes import Kind, OpSpec
 
-# kinds after which control does not fall through to the next instruction
-_NO_FALLTHROUGH = frozenset({Kind.JA, Kind.EXIT, Kind.PEXIT, Kind.CALL_LOCAL, Kind.CALL_KFUNC})
-# kinds that write their dst register
-_WRITES_DST = frozenset({Kind.ALU, Kind.MOV, Kind.NEG, Kind.MOVSX, Kind.END, Kind.ALU3, Kind.LDX,
-                         Kind.LDXSX, Kind.LDX48, Kind.LDDW})
-_CALLS = frozenset({Kind.CALL, Kind.CALLX})
+# calls whose return point the fast path reaches through the dispatch (local) or never (kfunc)
+_RETURNS_THROUGH_DISPATCH = frozenset({Kind.CALL_LOCAL, Kind.CALL_KFUNC})
 
 
 def falls_through(spec: OpSpec) -> bool:
-    """Whether control may go on to the next instruction (a local call returns through
-    the dispatch, not by falling through)."""
-    return spec.kind not in _NO_FALLTHROUGH
+    """Whether control may go on to the next instruction within the arm (a local call
+    returns through the dispatch, not by falling through)."""
+    return spec.falls_through and spec.kind not in _RETURNS_THROUGH_DISPATCH
 
 
 def written_registers(ins: Insn, spec: OpSpec) -> frozenset:
-    """Registers the instruction itself may write (a local call's callee not included):
-    dst of ALU/move/load kinds; an atomic's src and r0 (fetch, xchg, cmpxchg); a helper
-    call's r0."""
-    if spec.kind in _WRITES_DST:
-        return frozenset((ins.dst,))
-    if spec.kind == Kind.ATOMIC:
-        return frozenset((ins.src, 0))
-    if spec.kind in _CALLS:
-        return frozenset((0,))
-    return frozenset()
-
-
-def is_branch(spec: OpSpec) -> bool:
-    return spec.kind in (Kind.JA, Kind.JCOND)
+    """Registers the instruction itself may write (the ISA table's `writes`; a local or
+    kfunc call's r0 is the callee's, not this arm's)."""
+    if spec.kind in _RETURNS_THROUGH_DISPATCH:
+        return frozenset()
+    return writes(ins)
 
 
 def successors(code: Decoded, ok: list[bool]) -> list[tuple[int, ...]]:
@@ -52,9 +39,9 @@ def successors(code: Decoded, ok: list[bool]) -> list[tuple[int, ...]]:
         if not ok[i]:
             succ.append(())
             continue
-        kind, t = code.specs[i].kind, code.targets[i]
+        spec, t = code.specs[i], code.targets[i]
         out = []
-        if kind in (Kind.JA, Kind.JCOND, Kind.CALL_LOCAL) and t is not None:
+        if (spec.is_branch or spec.kind == Kind.CALL_LOCAL) and t is not None:
             out.append(t)
         if falls_through(code.specs[i]) and i + 1 < n:
             out.append(i + 1)

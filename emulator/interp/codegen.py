@@ -90,17 +90,17 @@ class Generator(MemoryEmitter):
         for i in range(self.n):
             if not ok[i]:
                 continue
-            kind, t = code.specs[i].kind, code.targets[i]
-            if kind in (Kind.JA, Kind.JCOND) and t is not None:
+            spec, t = code.specs[i], code.targets[i]
+            if spec.is_branch and t is not None:
                 ways_in[t] = ways_in.get(t, 0) + 1
             elif t is not None:          # call_local target, lddw function address
                 required.add(t)
-            if kind == Kind.CALL_LOCAL and i + 1 < self.n:
+            if spec.kind == Kind.CALL_LOCAL and i + 1 < self.n:
                 required.add(i + 1)
             if falls_through(code.specs[i]) and i + 1 < self.n:
                 ways_in[i + 1] = ways_in.get(i + 1, 0) + 1
         jump_targets = {code.targets[i] for i in range(self.n) if ok[i] and code.targets[i] is not None
-                        and code.specs[i].kind in (Kind.JA, Kind.JCOND)}
+                        and code.specs[i].is_branch}
         # budget checks: only at check points, the dispatched labels every cycle goes through
         # (entries, call targets, return points, targets of the DFS back edges), each for the
         # longest way to the next check point; and after each helper call (callbacks use steps)
@@ -133,7 +133,7 @@ class Generator(MemoryEmitter):
             for i in self._chain(t):
                 size += 1
                 j = self.c.targets[i]
-                if j in cand and self.c.specs[i].kind in (Kind.JA, Kind.JCOND):
+                if j in cand and self.c.specs[i].is_branch:
                     size += expanded[j]
             nxt = self._chain(t)[-1] + 1
             if nxt in cand and not self._ends(t):
@@ -161,7 +161,7 @@ class Generator(MemoryEmitter):
                 chain = self._chain(start)
                 for i in chain:
                     t = self.c.targets[i]
-                    if t in self.inline and self.c.specs[i].kind in (Kind.JA, Kind.JCOND):
+                    if t in self.inline and self.c.specs[i].is_branch:
                         if depth >= MAX_NESTING:
                             self.inline.discard(t)
                             todo.append(t)

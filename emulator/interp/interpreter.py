@@ -29,7 +29,7 @@ from emulator.interp.runloop import (BAD_TARGET_FAULT, DEFAULT_BUDGET, FELL_OFF,
                                      Stop, callback_args, callback_index, check_call_depth, execute,
                                      frame_top, new_stack, packet_bounds, zeroer)
 from emulator.runtime.memory import Fault, Region
-from isa.insn import Insn, slot_offsets, spec_or_none
+from isa.insn import Insn, slot_offsets, spec_or_none, target
 from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M64, Kind, OpSpec
 from isa.semantics import alu, atomic, endian, jump_taken, movsx, neg, sext
 from isa.program import Program
@@ -54,22 +54,11 @@ class Decoded:
         return len(self.insns)
 
 
-def target_index(insns: list[Insn], slots: list[int], slot_index: dict[int, int], i: int,
-                 spec: OpSpec) -> Optional[int]:
-    """Index of the instruction a jump, local call or `lddw src 4` refers to (None if it is
-    not the first slot of an instruction of this program)."""
-    ins = insns[i]
-    if spec.kind == Kind.JA:
-        rel = ins.imm if spec.is_jmp32 else ins.off
-    elif spec.kind == Kind.JCOND:
-        rel = ins.off
-    elif spec.kind == Kind.CALL_LOCAL:
-        rel = ins.imm
-    elif spec.kind == Kind.LDDW and ins.src == LDDW_FUNC:
-        rel = sext(ins.imm, 32)
-    else:
-        return None
-    return slot_index.get(slots[i] + 1 + rel)
+def target_index(insns: list[Insn], slots: list[int], slot_index: dict[int, int], i: int) -> Optional[int]:
+    """Index of the instruction a jump, local call or `lddw src 4` refers to (the ISA
+    table's `target`; None if it is not the first slot of an instruction of this program)."""
+    t = target(insns[i], slots[i])
+    return None if t is None else slot_index.get(t)
 
 
 def _invalid_reason(ins: Insn, spec: Optional[OpSpec]) -> str:
@@ -89,7 +78,7 @@ def decode_program(program: Program) -> Decoded:
     slot_index = {s: i for i, s in enumerate(slots)}
     specs = [spec_or_none(i) for i in insns]
     invalid = [_invalid_reason(i, s) for i, s in zip(insns, specs)]
-    targets = [target_index(insns, slots, slot_index, k, s) if s is not None and not invalid[k] else None
+    targets = [target_index(insns, slots, slot_index, k) if s is not None and not invalid[k] else None
                for k, s in enumerate(specs)]
     return Decoded(program, insns, specs, invalid, slots, targets)
 

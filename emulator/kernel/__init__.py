@@ -24,6 +24,8 @@ from elftools.common.exceptions import ELFError
 from emulator.kernel import libbpf as lb
 from isa.helpers import TABLE as HELPER_TABLE, number as helper_number
 from isa.errors import InputError
+from isa.insn import DecodeError, Insn, decode, spec_or_none
+from isa.opcodes import Kind
 from emulator.runtime.maps import parse_hex, preset_entries
 from isa.uapi import MAP_TYPE_IDS
 
@@ -117,16 +119,23 @@ def helpers_called(path: str) -> set[int]:
             for sec in elf.iter_sections():
                 if not sec["sh_flags"] & 0x4 or sec["sh_type"] != "SHT_PROGBITS":   # SHF_EXECINSTR
                     continue
-                code = sec.data()
-                i = 0
-                while i + 8 <= len(code):
-                    op, regs = code[i], code[i + 1]
-                    if op == 0x85 and regs >> 4 == 0:
-                        out.add(struct.unpack_from("<i", code, i + 4)[0])
-                    i += 16 if op == 0x18 else 8
+                for ins in _code_insns(sec.data()):
+                    spec = spec_or_none(ins)
+                    if spec is not None and spec.kind == Kind.CALL:
+                        out.add(ins.imm)
     except (OSError, ELFError) as e:
         raise InputError(path, f"cannot read the ELF object ({e})") from None
     return out
+
+
+def _code_insns(code: bytes) -> list[Insn]:
+    """The instructions of a code section, as far as whole ones go (a trailing partial word
+    or an lddw missing its second slot is not an instruction)."""
+    whole = code[:len(code) - len(code) % 8]
+    try:
+        return decode(whole, strict=False)
+    except DecodeError as e:      # only a truncated lddw at the end
+        return decode(whole[:e.slot * 8], strict=False)
 
 
 def _has_legacy_maps(path) -> bool:

@@ -189,7 +189,7 @@ def _route(w: str, e) -> Route:
         net = ipaddress.ip_network(expect_str(f"{w}.prefix", e["prefix"]), strict=False)
     except ValueError:
         raise InputError(f"{w}.prefix", f"not a prefix: {quote(e['prefix'])}") from None
-    kind = e.get("type", "unicast")
+    kind = expect_str(f"{w}.type", e.get("type", "unicast"))
     if kind not in ROUTE_TYPES:
         raise InputError(f"{w}.type", f"route type {quote(kind)} is not one of {', '.join(ROUTE_TYPES)}")
     if kind == "unicast" and "ifindex" not in e:

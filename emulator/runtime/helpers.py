@@ -18,7 +18,7 @@ from emulator.runtime import maps as M
 from emulator.runtime import printk
 from emulator.runtime.fib import PARAMS_SIZE
 from isa.errors import InputError
-from isa.helpers import NAMES, helper_name  # noqa: F401  (the helper facts: isa/helpers.py)
+from isa.helpers import NAMES, helper_name, number as helper_number  # noqa: F401  (the helper facts: isa/helpers.py)
 from isa.insn import spec_or_none
 from isa.opcodes import M32, M64, Kind
 from isa.program import Program
@@ -327,14 +327,20 @@ def trace_printk(env, a, caller) -> int:
 
 # ---------------------------------------------------------------- the table
 
-HELPERS: dict[int, Callable] = {
-    1: map_lookup_elem, 2: map_update_elem, 3: map_delete_elem, 5: ktime_get_ns, 6: trace_printk,
-    7: get_prandom_u32, 8: get_smp_processor_id, 12: tail_call, 23: redirect, 25: perf_event_output,
-    28: csum_diff, 42: get_numa_node_id, 44: xdp_adjust_head, 51: redirect_map, 54: xdp_adjust_meta,
-    65: xdp_adjust_tail, 69: fib_lookup, 125: ktime_get_ns, 130: ringbuf_output, 131: ringbuf_reserve,
-    132: ringbuf_submit, 133: ringbuf_discard, 160: ktime_get_ns, 181: loop, 188: xdp_get_buff_len,
-    189: xdp_load_bytes, 190: xdp_store_bytes, 195: map_lookup_percpu_elem, 208: ktime_get_ns,
+# the implementation of each helper, by its name in THE helper table (isa/helpers.py gives the number)
+IMPLEMENTATIONS: dict[str, Callable] = {
+    "map_lookup_elem": map_lookup_elem, "map_update_elem": map_update_elem, "map_delete_elem": map_delete_elem,
+    "ktime_get_ns": ktime_get_ns, "trace_printk": trace_printk, "get_prandom_u32": get_prandom_u32,
+    "get_smp_processor_id": get_smp_processor_id, "tail_call": tail_call, "redirect": redirect,
+    "perf_event_output": perf_event_output, "csum_diff": csum_diff, "get_numa_node_id": get_numa_node_id,
+    "xdp_adjust_head": xdp_adjust_head, "redirect_map": redirect_map, "xdp_adjust_meta": xdp_adjust_meta,
+    "xdp_adjust_tail": xdp_adjust_tail, "fib_lookup": fib_lookup, "ktime_get_boot_ns": ktime_get_ns,
+    "ringbuf_output": ringbuf_output, "ringbuf_reserve": ringbuf_reserve, "ringbuf_submit": ringbuf_submit,
+    "ringbuf_discard": ringbuf_discard, "ktime_get_coarse_ns": ktime_get_ns, "loop": loop,
+    "xdp_get_buff_len": xdp_get_buff_len, "xdp_load_bytes": xdp_load_bytes, "xdp_store_bytes": xdp_store_bytes,
+    "map_lookup_percpu_elem": map_lookup_percpu_elem, "ktime_get_tai_ns": ktime_get_ns,
 }
+HELPERS: dict[int, Callable] = dict(sorted((helper_number(name), fn) for name, fn in IMPLEMENTATIONS.items()))
 
 
 def check_helpers(program: Program, programs: dict | None = None) -> None:

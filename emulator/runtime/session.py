@@ -20,6 +20,7 @@ from emulator.runtime.results import PacketInput, PacketResult
 from emulator.runtime.xdp import (ETH_HLEN, MAX_FRAGS, MAX_LINEAR, PAGE_SIZE, FrameRefused, PacketBuffer,
                                   RxInfo, XdpContext, check_frame)
 from isa.opcodes import M64
+from isa.opcodes import LDDW_MAP_FD, LDDW_MAP_IDX, LDDW_MAP_IDX_VALUE, LDDW_MAP_VALUE
 from isa.program import Program
 from isa.uapi import XDP_REDIRECT
 
@@ -129,15 +130,15 @@ class XdpEnv(Env):
         return v
 
     def _lddw_value(self, src: int, imm: int) -> int:
-        if src == 5:
+        if src == LDDW_MAP_IDX:
             return self.maps.maps[self._our_index(imm & 0xFFFFFFFF)].handle
-        if src == 6:
+        if src == LDDW_MAP_IDX_VALUE:
             m = self.maps.maps[self._our_index(imm & 0xFFFFFFFF)]
             off = (imm >> 32) & 0xFFFFFFFF
             if m.region is None or off >= m.d.value_size:
                 raise Fault(f"lddw: offset {off} is outside the value of map {m.name!r}")
             return m.base + off
-        if src in (1, 2):
+        if src in (LDDW_MAP_FD, LDDW_MAP_VALUE):
             raise Fault(f"lddw with source {src} refers to a map by file descriptor, and this "
                         "input (objdump text) carries no map definitions; use the ELF object")
         raise Fault(f"lddw with source {src} is not a map reference")

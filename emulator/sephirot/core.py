@@ -307,14 +307,14 @@ def execute_row(st: RunState, decoded: Decoded, info: RowInfo, t: int, ev: Optio
         if k == Kind.JCOND:
             spec = op.spec
             if jump_taken(spec.op, r[ins.dst], _operand(r, op), spec.width):
-                nxt = info.index + 1 + ins.off
+                nxt = op.target
                 if ev is not None:
                     ev["control"] = f"lane {op.lane}: branch taken -> row {nxt}"
                 st.t = t + 1 + st.timing.branch_taken_penalty
                 st.stall("branch", st.timing.branch_taken_penalty)
                 break
         elif k == Kind.JA:
-            nxt = info.index + 1 + (ins.imm if op.spec.is_jmp32 else ins.off)
+            nxt = op.target
             if ev is not None:
                 ev["control"] = f"lane {op.lane}: goto row {nxt}"
             st.t = t + 1 + st.timing.branch_taken_penalty

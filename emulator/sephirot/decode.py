@@ -11,7 +11,7 @@ from typing import Optional
 
 from emulator.sephirot.stats import pack_slots
 from isa.image import Image
-from isa.insn import Insn, mem_access, reads, spec_or_none, writes
+from isa.insn import Insn, is_high_word, mem_access, reads, spec_or_none, target, writes
 from isa.opcodes import CONTROL_KINDS, TABLE, Kind, OpSpec
 
 NREGS = 11
@@ -20,6 +20,8 @@ CONTROL = CONTROL_KINDS
 LOADS = frozenset(s.kind for s in TABLE if s.access == "load")
 STORES = frozenset(s.kind for s in TABLE if s.access == "store")
 MEMORY = frozenset(s.kind for s in TABLE if s.access)
+# calls the compiler must inline: executing one ends the run with a fault
+UNSUPPORTED_CALLS = frozenset({Kind.CALL_LOCAL, Kind.CALL_KFUNC})
 
 
 class ScheduleViolation(Exception):
@@ -36,6 +38,7 @@ class LaneOp:
     writes: frozenset            # registers written
     addr_reg: Optional[int]      # address register of a load/store/atomic (read in ID for loads)
     pair_lane: Optional[int] = None   # lddw: the lane holding its second word
+    target: Optional[int] = None      # branch: the row it goes to (the ISA table's `target`, in rows)
 
     @property
     def kind(self) -> Kind:
@@ -102,11 +105,6 @@ def _bad_regs(ins: Insn, spec: OpSpec) -> str:
     return ""
 
 
-def _kind(ins: Insn) -> Optional[Kind]:
-    s = spec_or_none(ins)
-    return s.kind if s is not None else None
-
-
 def decode_row(index: int, row, lanes: int) -> RowInfo:
     info = RowInfo(index)
     used = []
@@ -136,7 +134,7 @@ def decode_row(index: int, row, lanes: int) -> RowInfo:
         if spec.kind == Kind.LDDW:
             nxt = row[lane + 1] if lane + 1 < len(row) else None
             lo = ins.imm & 0xFFFFFFFF
-            if nxt is not None and _kind(nxt) == Kind.NOP:
+            if nxt is not None and is_high_word(nxt):
                 imm64 = lo | ((nxt.imm & 0xFFFFFFFF) << 32)
                 pair = lane + 1
                 taken_by_lddw.add(lane + 1)
@@ -145,7 +143,7 @@ def decode_row(index: int, row, lanes: int) -> RowInfo:
             else:
                 imm64 = lo                                # artifact's one-word form: upper half 0
         r, w, a = _reads_writes(ins)
-        op = LaneOp(lane, ins, spec, imm64, r, w, a, pair)
+        op = LaneOp(lane, ins, spec, imm64, r, w, a, pair, target(ins, index) if spec.is_branch else None)
         if op.is_control:
             info.control.append(op)
         else:

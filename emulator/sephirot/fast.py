@@ -41,7 +41,7 @@ from emulator.interp.helpertable import HelperTable
 from emulator.runtime.memory import Fault
 from emulator.sephirot.core import (NO_CALLBACKS, End, Stop, bounds_ctx, bounds_fail, do_call, exit_cycle,
                                     run_core)
-from emulator.sephirot.decode import LOADS, Decoded, RowInfo
+from emulator.sephirot.decode import LOADS, UNSUPPORTED_CALLS, Decoded, RowInfo
 from emulator.sephirot.timing import (Timing, call_timing, exit_timing, latency_needs_args, latency_needs_key,
                                       waits_whole_packet)
 from isa.helpers import keeps_packet
@@ -51,7 +51,6 @@ from isa.semantics import (TEMPLATE_GLOBALS, alu_expr, atomic, atomic_alu_expr, 
 
 S64 = 1 << 63
 S32 = 1 << 31
-_BRANCH_END = (Kind.JA, Kind.JCOND, Kind.EXIT, Kind.PEXIT)
 MAX_BLOCK_ROWS = 48          # longer straight runs are split (bounded code size per function)
 MAX_INDENT = 60           # deepest indentation an inlined block may start at (parser limit 100)
 MAX_WHOLE_BLOCKS = 400       # more reachable blocks: one function per block instead of one in all
@@ -86,19 +85,20 @@ def _put(buf: str, off: str, size: int, v: str) -> str:
 
 
 def _ends_block(info: RowInfo) -> bool:
-    return any(op.spec.kind in _BRANCH_END for op in info.control) or bool(info.error or info.violation)
+    """A branch, an unconditional jump or an exit ends a block (so does a malformed row)."""
+    return any(op.spec.is_branch or not op.spec.falls_through for op in info.control) or \
+        bool(info.error or info.violation)
 
 
 def _targets(decoded: Decoded) -> set:
+    """Rows a block starts at: row 0, branch targets and the rows after conditional branches."""
     out = {0}
     for info in decoded.rows:
         for op in info.control:
-            k = op.spec.kind
-            if k == Kind.JCOND:
-                out.add(info.index + 1 + op.insn.off)
-                out.add(info.index + 1)
-            elif k == Kind.JA:
-                out.add(info.index + 1 + (op.insn.imm if op.spec.is_jmp32 else op.insn.off))
+            if op.spec.is_branch:
+                out.add(op.target)
+                if op.spec.falls_through:
+                    out.add(info.index + 1)
     return out
 
 
@@ -408,12 +408,11 @@ class _Gen:
                 e(ind, f"if {cond}:")
                 if pen:
                     e(ind + 1, f"SD['branch'] = SD.get('branch', 0) + {pen}")
-                self.goto(ind + 1, info.index, info.index + 1 + ins.off, f"t + {1 + pen}")
+                self.goto(ind + 1, info.index, op.target, f"t + {1 + pen}")
             elif kd == Kind.JA:
                 if pen:
                     e(ind, f"SD['branch'] = SD.get('branch', 0) + {pen}")
-                self.goto(ind, info.index, info.index + 1 + (ins.imm if spec.is_jmp32 else ins.off),
-                          f"t + {1 + pen}")
+                self.goto(ind, info.index, op.target, f"t + {1 + pen}")
                 return True
             elif kd == Kind.CALL and not latency_needs_args(ins.imm):
                 self.call(ind, ins.imm)
@@ -556,18 +555,14 @@ def _alu_source(spec, a: str, b: str, bc) -> str:
 
 def _successors(last: RowInfo) -> list[int]:
     """Rows control can reach after a block ending in row `last` (its branch targets, then the
-    fall-through unless an unconditional jump or exit ends the row)."""
+    fall-through unless an unconditional jump, an exit or an unsupported call ends the row)."""
     if last.error or last.violation:
         return []
     out = []
     for op in last.control:
-        k = op.spec.kind
-        if k == Kind.JCOND:
-            out.append(last.index + 1 + op.insn.off)
-        elif k == Kind.JA:
-            out.append(last.index + 1 + (op.insn.imm if op.spec.is_jmp32 else op.insn.off))
-            return out
-        elif k not in (Kind.CALL, Kind.CALLX, Kind.BOUNDS):
+        if op.spec.is_branch:
+            out.append(op.target)
+        if not op.spec.falls_through or op.spec.kind in UNSUPPORTED_CALLS:
             return out
     out.append(last.index + 1)
     return out

@@ -11,7 +11,7 @@ from typing import Optional
 
 from emulator.sephirot.decode import Decoded
 from isa.disasm import format_insn
-from isa.insn import spec_or_none
+from isa.insn import is_high_word, spec_or_none
 from isa.opcodes import Kind
 
 
@@ -27,7 +27,8 @@ def _lane_text(decoded: Decoded, row: int, lanes: int) -> list[str]:
             out.append("-")
         else:
             spec = spec_or_none(ins)
-            if spec is not None and spec.kind == Kind.LDDW and lane + 1 < len(r) and r[lane + 1] is not None and r[lane + 1].opcode == 0:
+            if (spec is not None and spec.kind == Kind.LDDW and lane + 1 < len(r) and r[lane + 1] is not None
+                    and is_high_word(r[lane + 1])):
                 skip.add(lane + 1)
                 ins = ins.with_(imm=(ins.imm & 0xFFFFFFFF) | ((r[lane + 1].imm & 0xFFFFFFFF) << 32))
             out.append(format_insn(ins))
