@@ -169,28 +169,22 @@ def three_operand_reg(insn: Insn) -> Optional[int]:
     return insn.imm if _spec(insn).imm_reg else None
 
 
+def _registers(implicit, *fields: tuple[bool, int]) -> frozenset[int]:
+    """The implicit registers plus each field's register where the table's flag says so."""
+    return frozenset(implicit).union(reg for used, reg in fields if used)
+
+
 def reads(insn: Insn) -> frozenset[int]:
     """Registers the instruction reads."""
     s = _spec(insn)
-    out = set(s.implicit_reads)
-    if s.reads_dst:
-        out.add(insn.dst)
-    if s.reg_src:
-        out.add(insn.src)
-    if s.imm_reg:
-        out.add(insn.imm)
-    return frozenset(out)
+    return _registers(s.implicit_reads, (s.reads_dst, insn.dst), (s.reg_src, insn.src),
+                      (s.imm_reg, insn.imm))
 
 
 def writes(insn: Insn) -> frozenset[int]:
     """Registers the instruction writes (a helper call: r0; r1-r5 become unreadable)."""
     s = _spec(insn)
-    out = set(s.implicit_writes)
-    if s.writes_dst:
-        out.add(insn.dst)
-    if s.writes_src:
-        out.add(insn.src)
-    return frozenset(out)
+    return _registers(s.implicit_writes, (s.writes_dst, insn.dst), (s.writes_src, insn.src))
 
 
 def mem_access(insn: Insn) -> Optional[MemAccess]:

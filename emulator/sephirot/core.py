@@ -307,18 +307,10 @@ def execute_row(st: RunState, decoded: Decoded, info: RowInfo, t: int, ev: Optio
         if k == Kind.JCOND:
             spec = op.spec
             if jump_taken(spec.op, r[ins.dst], _operand(r, op), spec.width):
-                nxt = op.target
-                if ev is not None:
-                    ev["control"] = f"lane {op.lane}: branch taken -> row {nxt}"
-                st.t = t + 1 + st.timing.branch_taken_penalty
-                st.stall("branch", st.timing.branch_taken_penalty)
+                nxt = _take_branch(st, t, op, ev, f"lane {op.lane}: branch taken -> row {op.target}")
                 break
         elif k == Kind.JA:
-            nxt = op.target
-            if ev is not None:
-                ev["control"] = f"lane {op.lane}: goto row {nxt}"
-            st.t = t + 1 + st.timing.branch_taken_penalty
-            st.stall("branch", st.timing.branch_taken_penalty)
+            nxt = _take_branch(st, t, op, ev, f"lane {op.lane}: goto row {op.target}")
             break
         elif k == Kind.CALL or k == Kind.CALLX:
             num = ins.imm if k == Kind.CALL else r[ins.dst]
@@ -344,6 +336,15 @@ def execute_row(st: RunState, decoded: Decoded, info: RowInfo, t: int, ev: Optio
     else:
         st.t = t + 1
     return nxt
+
+
+def _take_branch(st: RunState, t: int, op, ev: Optional[dict], what: str) -> int:
+    """A taken branch: the penalty, the trace line; the row it goes to."""
+    if ev is not None:
+        ev["control"] = what
+    st.t = t + 1 + st.timing.branch_taken_penalty
+    st.stall("branch", st.timing.branch_taken_penalty)
+    return op.target
 
 
 def run_core(st: RunState, decoded: Decoded, row: int = 0) -> None:
