@@ -32,8 +32,9 @@ from isa.opcodes import M64
 from isa.program import Program
 from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall
 from emulator.runtime.memory import Fault, Region
+from emulator.x86.slow import run_slow
 from emulator.x86.translate import (CALL_DEPTH_FAULT, CALLX_STUB, CODE_BASE, CODE_STRIDE, FAULT_STUB,
-                                    HELPER_STUBS, STOP_STUB, STUB_BASE, Translation, translate)
+                                    HELPER_STUBS, SLOW_STUB, STOP_STUB, STUB_BASE, Translation, translate)
 
 DEFAULT_BUDGET = 1_000_000        # the interpreter's (emulator.interp.runloop.DEFAULT_BUDGET)
 STACK_BYTES = layout.STACK_SIZE * layout.MAX_CALL_FRAMES
@@ -155,6 +156,7 @@ class X86:
 
     def _program_run(self, r1: int) -> int:
         program = self.program
+        self.ctx = r1
         while True:
             t = self._load(program)
             try:
@@ -262,6 +264,9 @@ class X86:
             reason, slot = self.fault_at[ret]
             self._stop(f"{reason} at pc {slot}")
             return
+        if addr == SLOW_STUB:
+            self._slow(uc, ret)
+            return
         num = uc.reg_read(UC_X86_REG_R11) if addr == CALLX_STUB else addr - STUB_BASE
         if not (addr == CALLX_STUB or 0 <= num < HELPER_STUBS):
             self._stop(f"internal: unknown stub 0x{addr:x}")
@@ -282,6 +287,18 @@ class X86:
             uc.emu_stop()
             return
         uc.reg_write(UC_X86_REG_RAX, r0)
+
+    def _slow(self, uc, ret: int) -> None:
+        index = uc.reg_read(UC_X86_REG_R11)
+        t = self.current
+        try:
+            run_slow(t.program.insns[index], UC_REG, uc, self.env, self.ctx)
+        except Fault as f:
+            self._stop(f"{f} at pc {t.slots[index]}")
+        except ProgramExit as e:
+            self.pending = e
+            self.dead = True
+            uc.emu_stop()
 
     def _read(self, uc, access, addr: int, size: int, value, _data) -> None:
         if self.dead:

@@ -37,6 +37,7 @@ HELPER_STUBS = 0x1000                 # helpers 0..HELPER_STUBS-1 have a stub ea
 STOP_STUB = STUB_BASE + HELPER_STUBS  # the return address of an activation: emu_start's `until`
 FAULT_STUB = STOP_STUB + 1            # `call FAULT_STUB`: the return address names the fault
 CALLX_STUB = STOP_STUB + 2            # helper number in r11
+SLOW_STUB = STOP_STUB + 3             # an hXDP extension instruction, its index in r11, run by the executor
 CODE_BASE = STUB_BASE + 0x10_0000     # program k of a run (tail calls) at CODE_BASE + k * CODE_STRIDE
 CODE_STRIDE = 0x100_0000
 
@@ -88,7 +89,8 @@ def invalid_reason(ins: Insn, spec: Optional[OpSpec]) -> str:
     return ""
 
 
-UNSUPPORTED = {Kind.ALU3, Kind.LDX48, Kind.STX48, Kind.BOUNDS}   # hXDP extensions (Sephirot only)
+# hXDP extensions (Sephirot's compiler output, never in an ELF object): run by the executor
+SLOW_KINDS = {Kind.ALU3, Kind.LDX48, Kind.STX48, Kind.BOUNDS}
 
 
 class _Pass:
@@ -160,11 +162,14 @@ class _Pass:
             reason = invalid_reason(ins, spec)
             if reason:
                 self.fault(reason, self.slots[i])
-            elif spec.kind in UNSUPPORTED:
-                self.fault(f"the hXDP instruction {spec.key} is not supported on the x86 target", self.slots[i])
+            elif spec.kind in SLOW_KINDS:
+                E.emit_mov_imm32(self.buf, False, AUX, i)
+                self.call_stub(SLOW_STUB)
             else:
                 KINDS[spec.kind](self, i, ins, spec)
             self.ends.append(self.buf.pos)
+        if not n:
+            self.entries[0] = self.buf.pos
         self.fault(FELL_OFF, self.slots[-1] + self.insns[-1].slots if n else 0)
         self.labels["epilogue"] = self.buf.pos
         for r in reversed(CALLEE_SAVED):
@@ -473,7 +478,7 @@ KINDS = {
     Kind.PEXIT: k_pexit, Kind.LDDW: k_lddw, Kind.LDX: k_ldx, Kind.LDXSX: k_ldxsx, Kind.ST: k_st,
     Kind.STX: k_stx, Kind.ATOMIC: k_atomic, Kind.NOP: k_nop,
 }
-assert set(KINDS) | UNSUPPORTED == set(Kind), "every kind of the ISA table needs an emitter or a reason"
+assert set(KINDS) | SLOW_KINDS == set(Kind), "every kind of the ISA table needs an emitter or a reason"
 
 
 def x86_starts(code: bytes) -> list[int]:
