@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 from typing import Optional
 
-from unicorn import (UC_ARCH_X86, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, UC_HOOK_MEM_UNMAPPED, UC_HOOK_MEM_WRITE,
+from unicorn import (UC_ARCH_X86, UC_MEM_WRITE_UNMAPPED, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, UC_HOOK_MEM_UNMAPPED, UC_HOOK_MEM_WRITE,
                      UC_MODE_64, Uc, UcError)
 from unicorn.x86_const import (UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R13,
                                UC_X86_REG_R14, UC_X86_REG_R15, UC_X86_REG_RAX, UC_X86_REG_RBP, UC_X86_REG_RBX,
@@ -71,6 +71,7 @@ class X86:
         self.loaded: dict[int, tuple[Program, Translation, dict]] = {}
         self.fault_at: dict[int, tuple[str, int]] = {}          # return address -> (reason, slot)
         self.mapped: set[int] = set()
+        self.mapped_version, self.mapped_mem = -1, None
         self.stack = Region("stack", STACK_BASE, bytearray(STACK_BYTES), True, "stack")
         self._stack_view = memoryview(self.stack.data)
         self._zero = bytes(STACK_BYTES)
@@ -138,6 +139,7 @@ class X86:
             self._bind_env(env)
             env.mem.add(self.stack)
             added = True
+            self._map_regions(env.mem)
             r0 = self._program_run(r1 & M64)
             result = RunResult(r0, None, self.steps)
         except _Stopped:
@@ -319,7 +321,8 @@ class X86:
             self._fault_here(f)
 
     def _unmapped(self, uc, access, addr: int, size: int, value, _data) -> bool:
-        """First touch of a page: map scratch memory if a region is there, else the fault."""
+        """First touch of a page no region was on when the run started (a helper's buffer):
+        map scratch memory if a region is there and do the access's hook work, else fault."""
         if self.dead:
             return False
         try:
@@ -327,11 +330,26 @@ class X86:
         except Fault as f:
             self._fault_here(f)
             return False
-        for page in range(_align(addr), addr + size, PAGE):
-            if page not in self.mapped and not STUB_BASE <= page < NATIVE_END:
-                uc.mem_map(page, PAGE)
-                self.mapped.add(page)
+        self._map_pages(addr, addr + size)
+        if access == UC_MEM_WRITE_UNMAPPED:
+            self._write(uc, access, addr, size, value, None)
+        else:
+            self._read(uc, access, addr, size, value, None)
         return True
+
+    def _map_pages(self, start: int, end: int) -> None:
+        for page in range(_align(start), end, PAGE):
+            if page not in self.mapped and not STUB_BASE <= page < NATIVE_END:
+                self.uc.mem_map(page, PAGE)
+                self.mapped.add(page)
+
+    def _map_regions(self, mem) -> None:
+        """Scratch pages under every region of `mem` (once per layout: Memory.version)."""
+        if mem.version != self.mapped_version or mem is not self.mapped_mem:
+            for r in mem.regions():
+                if len(r.data):
+                    self._map_pages(r.base, r.end)
+            self.mapped_version, self.mapped_mem = mem.version, mem
 
     def _crash_reason(self, e: UcError) -> str:
         """Why unicorn stopped on its own (a non-canonical address): the access the

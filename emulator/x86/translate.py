@@ -350,10 +350,10 @@ def k_jcond(p: _Pass, i: int, ins: Insn, spec: OpSpec) -> None:
     buf, w, dst = p.buf, _w(spec), REG[ins.dst]
     if spec.reg_src:
         E.emit_alu_rr(buf, "test" if spec.op == "jset" else "cmp", w, dst, REG[ins.src])
-    elif ins.imm == 0:
-        E.emit_alu_rr(buf, "test", w, dst, dst)
     elif spec.op == "jset":
         E.emit_test_ri(buf, w, dst, _imm32(ins.imm))
+    elif ins.imm == 0:                  # test sets the flags of cmp with 0 (the kernel's choice)
+        E.emit_alu_rr(buf, "test", w, dst, dst)
     else:
         E.emit_alu_ri(buf, "cmp", w, dst, _imm32(ins.imm))
     cc = E.CC[spec.op]
