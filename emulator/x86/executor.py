@@ -42,8 +42,8 @@ STACK_BASE = layout.STACK_TOP - STACK_BYTES
 PAGE = 0x1000
 NATIVE_STACK = STUB_BASE + 0x8_0000          # the x86 stack (return addresses, saved registers)
 NATIVE_STACK_SIZE = 0x4_0000
-NATIVE_END = CODE_BASE + 64 * CODE_STRIDE    # end of the unhooked x86 area
-MAX_PROGRAMS = 64                            # programs one executor can hold (tail-call targets)
+NATIVE_END = CODE_BASE + 32 * CODE_STRIDE    # end of the unhooked x86 area
+MAX_PROGRAMS = 32                            # programs one executor can hold (tail-call targets)
 NOP5 = bytes.fromhex("0f1f440000")
 # eBPF register -> unicorn register (translate.REG's mapping)
 UC_REG = (UC_X86_REG_RAX, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_RCX, UC_X86_REG_R8,
@@ -98,7 +98,9 @@ class X86:
             raise Fault(f"more than {MAX_PROGRAMS} programs in one x86 executor")
         t = translate(program, CODE_BASE + k * CODE_STRIDE)
         size = max(PAGE, (len(t.code) + PAGE - 1) & ~(PAGE - 1))
-        self.uc.mem_map(t.base, size)
+        for page in range(t.base, t.base + size, PAGE):     # one mapping per page: unicorn 2.1 misses memory
+            # hooks in blocks on the second page of a multi-page code mapping
+            self.uc.mem_map(page, PAGE)
         self.uc.mem_write(t.base, t.code)
         for off, fault in t.faults.items():
             self.fault_at[t.base + off] = fault

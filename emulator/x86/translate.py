@@ -32,14 +32,14 @@ from emulator.x86 import emit as E
 from emulator.x86.emit import Buffer
 
 # ---- the executor's address map (x86 side; far from every eBPF region of isa.layout) ----
-STUB_BASE = 0x7F00_0000_0000
+STUB_BASE = 0x0800_0000            # below CTX_BASE: unicorn keeps low physical addresses apart
 HELPER_STUBS = 0x1000                 # helpers 0..HELPER_STUBS-1 have a stub each: STUB_BASE + num
 STOP_STUB = STUB_BASE + HELPER_STUBS  # the return address of an activation: emu_start's `until`
 FAULT_STUB = STOP_STUB + 1            # `call FAULT_STUB`: the return address names the fault
 CALLX_STUB = STOP_STUB + 2            # helper number in r11
 SLOW_STUB = STOP_STUB + 3             # an hXDP extension instruction, its index in r11, run by the executor
 CODE_BASE = STUB_BASE + 0x10_0000     # program k of a run (tail calls) at CODE_BASE + k * CODE_STRIDE
-CODE_STRIDE = 0x100_0000
+CODE_STRIDE = 0x10_0000
 
 # eBPF register -> x86 register
 REG = (E.RAX, E.RDI, E.RSI, E.RDX, E.RCX, E.R8, E.RBX, E.R13, E.R14, E.R15, E.RBP)
