@@ -198,3 +198,101 @@ def test_memory_rows_on_every_base_register(key):
     from isa.opcodes import BY_KEY
     insns, size, init = _memory_program(BY_KEY[key])
     _compare_block(insns, size, init)
+
+
+# ---------------------------------------------------------------- the conformance suite
+
+@needs_shared
+def test_conformance_suite_on_x86():
+    res = CliRunner().invoke(main, ["conformance", str(CONFORMANCE_DIR), "--target", "x86"])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[-1] == "313 passed, 0 failed"
+
+
+# ---------------------------------------------------------------- faults and budgets: the interpreter's text
+
+from test_interpreter import TestEnv  # noqa: E402
+from isa.asm import assemble as asm  # noqa: E402
+
+
+def _both(insns, env_factory=TestEnv, r1=MEM, budget=10_000):
+    out = []
+    for executor in (Interpreter, X86):
+        env = env_factory()
+        res = executor(Program("t", insns)).run(env, r1, budget)
+        out.append((res.r0, res.error, bytes(env.block.data)))
+    assert out[1] == out[0]
+    return out[0]
+
+
+@pytest.mark.parametrize("text", [
+    "ldxw %r0, [%r1+62]\nexit",                          # runs off the block's end
+    "ldxb %r0, [%r1-1]\nexit",                           # before its start
+    "lddw %r1, 0x8000000000000000\nldxb %r0, [%r1+0]\nexit",   # not a canonical x86 address
+    "lddw %r1, 0x50010000\nstb [%r1+0], 1\nexit",        # a read-only region
+    "stxdw [%r1+60], %r1\nexit",                         # a store across the end
+    "lock add [%r1+64], %r1\nexit",                      # an atomic outside
+    "ldxdw %r3, [%r10+0]\nexit",                         # above the stack
+])
+def test_faults_give_the_interpreters_error(text):
+    r0, error, _ = _both(asm(text))
+    assert error and " at pc " in error
+
+
+def test_fault_after_stores_keeps_them():
+    r0, error, mem = _both(asm("stb [%r1+0], 9\nstb [%r1+1], 8\nldxw %r0, [%r1+100]\nexit"))
+    assert error and mem[:2] == b"\x09\x08"
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3, 50, 999])
+def test_budget_ends_where_the_interpreter_ends(budget):
+    text = "\n".join(["add %r0, 1"] * 40) + "\nstb [%r1+0], 1\nja -42"
+    r0, error, _ = _both(asm(text), budget=budget)
+    assert error == _both(asm(text), budget=budget)[1] and "budget" in error
+
+
+def test_callback_budget_is_its_own():
+    # helper 2 runs the callback 4 times; each invocation loops forever: the budget ends it
+    insns = asm("mov %r2, 4\nmov %r3, 10") + [make("lddw_src4", dst=1, imm=3)] + asm("call 2\nexit") + \
+        asm("add %r0, 1\nja -2")
+    r0, error, _ = _both(insns, budget=500)
+    assert "budget" in error
+
+
+def test_recursion_past_the_frame_limit():
+    r0, error, _ = _both([make("call_local", imm=-1), make("exit")])
+    assert "call depth" in error
+
+
+# ---------------------------------------------------------------- the translation and the CLI
+
+def test_translation_facts():
+    prog = _program("simple_firewall")
+    t = translate(prog)
+    from emulator.x86.translate import x86_starts
+    assert t.static_insns == len(x86_starts(t.code)) > len(prog.insns)
+    assert sorted(t.offsets) == prog.slots() if callable(getattr(prog, "slots", None)) else True
+    assert list(t.offsets.values()) == sorted(t.offsets.values())
+    # r1 is rdi, r10 is rbp, r0 is rax: `r0 = *(u32 *)(r1 + 0)` is `mov eax, [rdi]`
+    t2 = translate(Program("p", asm("ldxw %r0, [%r1+0]\nldxdw %r2, [%r10-8]\nexit")))
+    assert t2.code[t2.insn_offsets[0]:t2.insn_offsets[1]] == bytes.fromhex("8b07")
+    assert t2.code[t2.insn_offsets[1]:t2.insn_offsets[2]] == bytes.fromhex("488b75f8")
+
+
+def test_disasm_x86_prints_the_translation():
+    res = CliRunner().invoke(main, ["disasm", "--x86", "sample_programs/ubench_redirect.o"])
+    assert res.exit_code == 0, res.output
+    assert "mov eax, 1" in res.output and "push rbp" in res.output and "r0 = 1" in res.output
+
+
+def test_emulate_stats_json_has_x86_instructions_per_packet(tmp_path):
+    import json
+    out = tmp_path / "stats.json"
+    pcap = str(PCAPS / pcaps_of("simple_firewall")[0].name)
+    res = CliRunner().invoke(main, ["emulate", "sample_programs/simple_firewall.o", "--pcap", pcap,
+                                    "--target", "x86", "--stats-json", str(out), "--stats"])
+    assert res.exit_code == 0, res.output
+    stats = json.loads(out.read_text())
+    assert stats["x86_insns_per_packet"] > 0 and stats["x86_static_insns"] == translate(
+        _program("simple_firewall")).static_insns
+    assert "x86 instructions executed per packet" in res.output or "instructions executed per packet" in res.output

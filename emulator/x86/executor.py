@@ -327,6 +327,7 @@ class X86:
         map scratch memory if a region is there and do the access's hook work, else fault."""
         if self.dead:
             return False
+        addr = self._real_address(addr)
         try:
             self.mem.find(addr, size)
         except Fault as f:
@@ -338,6 +339,15 @@ class X86:
         else:
             self._read(uc, access, addr, size, value, None)
         return True
+
+    def _real_address(self, addr: int) -> int:
+        """The eBPF address of the access at rip (unicorn truncates a non-canonical one)."""
+        t = self.current
+        ins = t.mem_insns.get(t.index_at(self.uc.reg_read(UC_X86_REG_RIP) - t.base))
+        if ins is None:
+            return addr
+        ma = mem_access(ins)
+        return (self.uc.reg_read(UC_REG[ma.base]) + ma.off) & M64
 
     def _map_pages(self, start: int, end: int) -> None:
         for page in range(_align(start), end, PAGE):

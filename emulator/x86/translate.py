@@ -155,8 +155,13 @@ class _Pass:
         n = len(self.insns)
         for i in range(n):
             if i in self.functions:
+                over = None
+                if i and (self.specs[i - 1] is None or self.specs[i - 1].falls_through):
+                    over = E.emit_jmp(self.buf, None, True)   # falling into a function skips its prologue
                 self.entries[i] = self.buf.pos
                 self._prologue()
+                if over is not None:
+                    self.buf.patch8(over, self.buf.pos)
             self.offsets.append(self.buf.pos)
             ins, spec = self.insns[i], self.specs[i]
             reason = invalid_reason(ins, spec)
