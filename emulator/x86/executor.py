@@ -55,6 +55,30 @@ class _Stopped(Exception):
     """An activation ended abnormally (the reason is in X86.error); unwinds nested callbacks."""
 
 
+THUNKS = STUB_BASE + 2 * PAGE              # per program: the entry thunk (registers, stacks), 64 bytes each
+THUNK_SIZE = 64
+assert SLOW_STUB < THUNKS and THUNKS + MAX_PROGRAMS * THUNK_SIZE <= THUNKS + PAGE <= NATIVE_STACK < CODE_BASE
+
+
+def _entry_thunk(at: int, entry: int) -> bytes:
+    """x86 code setting what the interpreter sets at entry (every register 0 but r1, r10 =
+    STACK_TOP before the prologue's frame move, a return to STOP_STUB), then `jmp entry`:
+    one emu_start and one register write per packet instead of thirteen."""
+    from emulator.x86 import emit as E
+    buf = E.Buffer()
+    buf.b(0x48, 0xC7, 0xC4)                            # mov rsp, imm32
+    buf.i32(NATIVE_STACK + NATIVE_STACK_SIZE)
+    buf.b(0x68)                                        # push imm32
+    buf.i32(STOP_STUB)
+    for reg in (E.RAX, E.RSI, E.RDX, E.RCX, E.R8, E.RBX, E.R13, E.R14, E.R15):
+        E.emit_alu_rr(buf, "xor", False, reg, reg)
+    E.emit_mov_imm32(buf, False, E.RBP, layout.STACK_TOP + layout.STACK_SIZE)
+    E.emit_jmp(buf, None, False)
+    buf.patch32(buf.pos - 4, entry - at)
+    assert buf.pos <= THUNK_SIZE
+    return bytes(buf.code)
+
+
 def _align(addr: int) -> int:
     return addr & ~(PAGE - 1)
 
@@ -65,10 +89,12 @@ class X86:
     def __init__(self, program: Program):
         self.program = program
         self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        self.uc.mem_map(STUB_BASE, PAGE * 2)
-        self.uc.mem_write(STUB_BASE, b"\xc3" * (PAGE * 2))       # every stub is a `ret`
+        self.uc.mem_map(STUB_BASE, 2 * PAGE)                     # helper stubs, then STOP/FAULT/...
+        self.uc.mem_write(STUB_BASE, b"\xc3" * (2 * PAGE))        # every stub is a `ret`
+        self.uc.mem_map(THUNKS, PAGE)
         self.uc.mem_map(NATIVE_STACK, NATIVE_STACK_SIZE)
         self.loaded: dict[int, tuple[Program, Translation, dict]] = {}
+        self.thunks: dict[int, int] = {}
         self.fault_at: dict[int, tuple[str, int]] = {}          # return address -> (reason, slot)
         self.mapped: set[int] = set()
         self.mapped_version, self.mapped_mem = -1, None
@@ -102,6 +128,10 @@ class X86:
             # hooks in blocks on the second page of a multi-page code mapping
             self.uc.mem_map(page, PAGE)
         self.uc.mem_write(t.base, t.code)
+        if 0 in t.entries:
+            thunk = THUNKS + k * THUNK_SIZE
+            self.uc.mem_write(thunk, _entry_thunk(thunk, t.base + t.entries[0]))
+            self.thunks[id(program)] = thunk
         for off, fault in t.faults.items():
             self.fault_at[t.base + off] = fault
         self.loaded[id(program)] = (program, t, {})
@@ -164,15 +194,37 @@ class X86:
         while True:
             t = self._load(program)
             try:
-                regs = [0] * 11
-                regs[1] = r1
-                return self._activation(t, 0, regs, layout.STACK_TOP, NATIVE_STACK + NATIVE_STACK_SIZE)
+                return self._enter(t, r1)
             except TailCall as tc:
                 program = tc.program
                 self.dead = False
                 self._stack_view[:] = self._zero
             except ProgramExit as pe:
                 return int(pe.r0) & M64
+
+    def _enter(self, t: Translation, r1: int) -> int:
+        """The program's run from its entry thunk (registers set there)."""
+        self.uc.reg_write(UC_X86_REG_RDI, r1)
+        return self._emulate(t, self.thunks[id(t.program)])
+
+    def _emulate(self, t: Translation, start: int) -> int:
+        uc = self.uc
+        outer, self.current = self.current, t
+        self.pending = None
+        try:
+            try:
+                uc.emu_start(start, STOP_STUB)
+            except UcError as e:
+                if self.error is None:
+                    self.error = self._crash_reason(e)
+                raise _Stopped() from None
+            if self.pending is not None:
+                raise self.pending
+            if self.error is not None:
+                raise _Stopped()
+            return uc.reg_read(UC_X86_REG_RAX)
+        finally:
+            self.current = outer
 
     def _activation(self, t: Translation, index: int, regs: list[int], r10: int, sp: int) -> int:
         """Run function `index` of `t` with eBPF registers `regs` (r10 given) until it returns."""
@@ -186,22 +238,7 @@ class X86:
         sp -= 8
         uc.mem_write(sp, STOP_STUB.to_bytes(8, "little"))
         uc.reg_write(UC_X86_REG_RSP, sp)
-        outer, self.current = self.current, t
-        self.pending = None
-        try:
-            try:
-                uc.emu_start(t.base + entry, STOP_STUB)
-            except UcError as e:
-                if self.error is None:
-                    self.error = self._crash_reason(e)
-                raise _Stopped() from None
-            if self.pending is not None:
-                raise self.pending
-            if self.error is not None:
-                raise _Stopped()
-            return uc.reg_read(UC_X86_REG_RAX)
-        finally:
-            self.current = outer
+        return self._emulate(t, t.base + entry)
 
     # ------------------------------------------------------------ the Caller protocol (bpf_loop)
     def call(self, func_addr: int, args: tuple[int, ...]) -> int:
@@ -246,7 +283,8 @@ class X86:
             uc.emu_stop()
             return
         if addr < CODE_BASE:
-            self._stub(uc, addr)
+            if addr < THUNKS:
+                self._stub(uc, addr)
             return
         t = self.current
         cache = self.loaded[id(t.program)][2]
@@ -275,7 +313,7 @@ class X86:
         if not (addr == CALLX_STUB or 0 <= num < HELPER_STUBS):
             self._stop(f"internal: unknown stub 0x{addr:x}")
             return
-        args = tuple(uc.reg_read(r) for r in ARGS)
+        args = uc.reg_read_batch(ARGS)
         try:
             r0 = self.env.helper(num, args, self) & M64
         except Fault as f:
