@@ -220,7 +220,7 @@ def _both(insns, env_factory=TestEnv, r1=MEM, budget=10_000):
     for executor in (Interpreter, X86):
         env = env_factory()
         res = executor(Program("t", insns)).run(env, r1, budget)
-        out.append((res.r0, res.error, bytes(env.block.data)))
+        out.append((res.r0, res.error, bytes(env.block.data), res.steps))
     assert out[1] == out[0]
     return out[0]
 
@@ -235,19 +235,19 @@ def _both(insns, env_factory=TestEnv, r1=MEM, budget=10_000):
     "ldxdw %r3, [%r10+0]\nexit",                         # above the stack
 ])
 def test_faults_give_the_interpreters_error(text):
-    r0, error, _ = _both(asm(text))
+    r0, error, _, _ = _both(asm("mov %r5, 1\nmov %r6, 2\n" + text))
     assert error and " at pc " in error
 
 
 def test_fault_after_stores_keeps_them():
-    r0, error, mem = _both(asm("stb [%r1+0], 9\nstb [%r1+1], 8\nldxw %r0, [%r1+100]\nexit"))
-    assert error and mem[:2] == b"\x09\x08"
+    r0, error, mem, steps = _both(asm("stb [%r1+0], 9\nstb [%r1+1], 8\nldxw %r0, [%r1+100]\nexit"))
+    assert error and mem[:2] == b"\x09\x08" and steps == 3
 
 
 @pytest.mark.parametrize("budget", [1, 2, 3, 50, 999])
 def test_budget_ends_where_the_interpreter_ends(budget):
     text = "\n".join(["add %r0, 1"] * 40) + "\nstb [%r1+0], 1\nja -42"
-    r0, error, _ = _both(asm(text), budget=budget)
+    r0, error, _, _ = _both(asm(text), budget=budget)
     assert error == _both(asm(text), budget=budget)[1] and "budget" in error
 
 
@@ -255,12 +255,12 @@ def test_callback_budget_is_its_own():
     # helper 2 runs the callback 4 times; each invocation loops forever: the budget ends it
     insns = asm("mov %r2, 4\nmov %r3, 10") + [make("lddw_src4", dst=1, imm=3)] + asm("call 2\nexit") + \
         asm("add %r0, 1\nja -2")
-    r0, error, _ = _both(insns, budget=500)
+    r0, error, _, _ = _both(insns, budget=500)
     assert "budget" in error
 
 
 def test_recursion_past_the_frame_limit():
-    r0, error, _ = _both([make("call_local", imm=-1), make("exit")])
+    r0, error, _, _ = _both([make("call_local", imm=-1), make("exit")])
     assert "call depth" in error
 
 

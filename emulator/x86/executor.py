@@ -165,6 +165,7 @@ class X86:
         self.steps = self.x86 = 0
         self.error: Optional[str] = None
         self.dead = False
+        self.block_start: Optional[tuple[int, int]] = None
         self._stack_view[:] = self._zero
         added = False
         try:
@@ -261,8 +262,7 @@ class X86:
         finally:
             uc.context_restore(saved)
             self.pending = pending
-            if self.error is None:
-                self.steps = steps
+            self.steps = steps       # what the run reports: its own count, as the interpreter
 
     # ------------------------------------------------------------ hooks
     def _slot_at(self, rip: int) -> int:
@@ -276,7 +276,13 @@ class X86:
         self.uc.emu_stop()
 
     def _fault_here(self, f: Fault) -> None:
-        self._stop(f"{f} at pc {self._slot_at(self.uc.reg_read(UC_X86_REG_RIP))}")
+        """A fault of the instruction at rip: the steps it ran are those of its block up to it."""
+        t = self.current
+        index = t.index_at(self.uc.reg_read(UC_X86_REG_RIP) - t.base)
+        if self.error is None and self.block_start is not None:
+            before, first = self.block_start
+            self.steps = before + index - first + 1
+        self._stop(f"{f} at pc {t.slots[index] if t.slots else 0}")
 
     def _block(self, uc, addr: int, size: int, _data) -> None:
         if self.dead:
@@ -297,6 +303,7 @@ class X86:
             self.steps = self.budget
             self._stop(f"instruction budget of {self.budget} exhausted at pc {t.slots[first + k]}")
             return
+        self.block_start = (self.steps, first)
         self.steps += n
         self.x86 += x86
 
