@@ -167,3 +167,12 @@ register(Target("fast", _fast))
 register(Target("sephirot", _sephirot, build_image=_sephirot_image,
                 figures=lambda executor: executor.stats.to_json(), figures_text=_sephirot_text,
                 trace=True))
+
+
+def _x86(program: Program, options: BuildOptions) -> Executor:
+    from emulator.x86.executor import X86
+    return X86(program)
+
+
+register(Target("x86", _x86, figures=lambda executor: executor.figures(),
+                figures_text=lambda executor: executor.figures_text()))

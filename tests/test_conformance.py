@@ -55,6 +55,7 @@ def test_cli_default_directory():
 
 def test_cli_failures_and_bad_directory(tmp_path: Path, monkeypatch):
     monkeypatch.delitem(targets.TARGETS, "sephirot")   # 'all' = interp + fast here
+    monkeypatch.delitem(targets.TARGETS, "x86")
     (tmp_path / "good.data").write_text("-- asm\nmov %r0, 3\nexit\n-- result\n0x3\n")
     (tmp_path / "bad.data").write_text("-- asm\nmov %r0, 3\nexit\n-- result\n0x4\n")
     (tmp_path / "loops.data").write_text("-- asm\nja -1\n-- result\n0x0\n")

@@ -94,16 +94,28 @@ def render(path: Path, section: str | None = None, syntax: str = "llvm") -> str:
     return disassemble_file(str(path), secs) if syntax == "llvm" else _conf_listing(secs)
 
 
+def render_x86(path: Path, section: str | None = None) -> str:
+    """The x86 translation of the program(s) in `path` (all code sections, or `section`)."""
+    from isa import loader
+    from emulator.x86.listing import format_translation
+    from emulator.x86.translate import translate
+    inp = loader.open_input(str(path))
+    programs = [inp.program(section)] if section is not None else inp.programs()
+    return "\n".join(format_translation(translate(p)) for p in programs)
+
+
 @click.command("disasm", epilog="\b\nExamples:\n  hxdpc disasm sample_programs/xdp1.o\n"
                                  "  hxdpc disasm xdp1.rom -o xdp1.rows.s   (then: hxdpc asm xdp1.rows.s -o xdp1.rom)")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-s", "--section", default=None, help="only this code section")
 @click.option("--syntax", type=click.Choice(["llvm", "conf"]), default="llvm", show_default=True,
               help="instruction syntax for programs (images are always in row syntax)")
+@click.option("--x86", "x86", is_flag=True,
+              help="the program's x86-64 translation (the x86 target's code, capstone's text)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="write here instead of stdout")
-def command(file, section, syntax, output):
+def command(file, section, syntax, x86, output):
     """Disassemble FILE (ELF object, llvm-objdump text, image, row text or assembly)."""
-    text = render(file, section, syntax)
+    text = render_x86(file, section) if x86 else render(file, section, syntax)
     if output:
         try:
             output.write_text(text)
