@@ -75,14 +75,9 @@ def command(prog, out, fmt, lanes, depth, report, section, no_bounds_removal, no
 
 def x86_static_figures(program) -> dict:
     """The x86 translator's static size of PROG (`x86_static_insns`, `x86_bytes`) for the
-    report, or {} when the translator (emulator.x86) is not part of this build; a program it
-    cannot translate gives `x86_error` instead, and the Sephirot image is written regardless."""
-    try:
-        from emulator.x86.translate import translate
-    except ModuleNotFoundError as e:
-        if e.name in ("emulator.x86", "emulator.x86.translate"):
-            return {}
-        raise
+    report; a program it cannot translate gives `x86_error` instead, and the Sephirot image is
+    written regardless."""
+    from emulator.x86.translate import translate
     try:
         t = translate(program)
     except InputError as e:
