@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass, replace
 from typing import Iterable, Optional
 
-from isa.opcodes import BY_KEY, OP_LDDW, OP_NOP, Kind, OpSpec, lookup
+from isa.opcodes import BY_KEY, NREGS, OP_LDDW, OP_NOP, Kind, OpSpec, lookup
 from isa.semantics import sext
 
 _WORD = struct.Struct("<BBhi")
@@ -234,3 +234,16 @@ def branch_target(insns: list[Insn], index: int, slots: Optional[list[int]] = No
         return slots.index(target(i, slots[index]))
     except ValueError:
         return None
+
+
+def invalid_reason(ins: Insn, spec: Optional[OpSpec]) -> str:
+    """Why an instruction cannot run on any executor ('' if it can): no table entry, or a
+    register field outside r0-r10 (the one validity check every executor reports alike)."""
+    if spec is None:
+        return (f"invalid instruction (opcode 0x{ins.opcode:02x}, src={ins.src}, off={ins.off}, "
+                f"imm={ins.imm})")
+    if not (0 <= ins.dst < NREGS and 0 <= ins.src < NREGS):
+        return f"invalid register (dst=r{ins.dst}, src=r{ins.src})"
+    if spec.imm_reg and not 0 <= ins.imm < NREGS:
+        return f"invalid register r{ins.imm} in a three-operand instruction"
+    return ""

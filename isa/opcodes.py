@@ -340,5 +340,6 @@ def specs(kind: Kind) -> list[OpSpec]:
 
 
 # ---- register masks (the semantics functions live in isa.semantics) ----
+NREGS = 11                  # r0-r10
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1

@@ -29,12 +29,11 @@ from emulator.interp.runloop import (BAD_TARGET_FAULT, DEFAULT_BUDGET, FELL_OFF,
                                      Stop, callback_args, callback_index, check_call_depth, execute,
                                      frame_top, new_stack, packet_bounds, zeroer)
 from emulator.runtime.memory import Fault, Region
-from isa.insn import Insn, slot_offsets, spec_or_none, target
-from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M64, Kind, OpSpec
+from isa.insn import Insn, invalid_reason, slot_offsets, spec_or_none, target
+from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M64, NREGS, Kind, OpSpec
 from isa.semantics import alu, atomic, endian, jump_taken, movsx, neg, sext
 from isa.program import Program
 
-NREGS = 11
 
 
 # ---------------------------------------------------------------- decoding, once per program
@@ -61,23 +60,12 @@ def target_index(insns: list[Insn], slots: list[int], slot_index: dict[int, int]
     return None if t is None else slot_index.get(t)
 
 
-def _invalid_reason(ins: Insn, spec: Optional[OpSpec]) -> str:
-    if spec is None:
-        return (f"invalid instruction (opcode 0x{ins.opcode:02x}, src={ins.src}, off={ins.off}, "
-                f"imm={ins.imm})")
-    if not (0 <= ins.dst < NREGS and 0 <= ins.src < NREGS):
-        return f"invalid register (dst=r{ins.dst}, src=r{ins.src})"
-    if spec.imm_reg and not 0 <= ins.imm < NREGS:
-        return f"invalid register r{ins.imm} in a three-operand instruction"
-    return ""
-
-
 def decode_program(program: Program) -> Decoded:
     insns = list(program.insns)
     slots = slot_offsets(insns)
     slot_index = {s: i for i, s in enumerate(slots)}
     specs = [spec_or_none(i) for i in insns]
-    invalid = [_invalid_reason(i, s) for i, s in zip(insns, specs)]
+    invalid = [invalid_reason(i, s) for i, s in zip(insns, specs)]
     targets = [target_index(insns, slots, slot_index, k) if s is not None and not invalid[k] else None
                for k, s in enumerate(specs)]
     return Decoded(program, insns, specs, invalid, slots, targets)

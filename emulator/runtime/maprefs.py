@@ -25,7 +25,7 @@ from emulator.runtime.helpers import helper_name
 from isa.errors import InputError
 from isa.insn import branch_target, spec_or_none
 from isa.opcodes import (LDDW_IMM64, LDDW_MAP_FD, LDDW_MAP_IDX, LDDW_MAP_IDX_VALUE, LDDW_MAP_VALUE,
-                         Kind)
+                         NREGS, Kind)
 from isa.program import Program
 
 # helper number -> the register holding its map argument (bpf_helper_defs.h)
@@ -34,7 +34,6 @@ MAP_SOURCES = (LDDW_MAP_FD, LDDW_MAP_VALUE, LDDW_MAP_IDX, LDDW_MAP_IDX_VALUE)
 NO_DEFINITIONS = ("this input has no map definitions (llvm-objdump text, or assembled from a "
                   "disassembly): use the ELF object")
 CALL_CLOBBERS = range(0, 6)
-NREGS = 11
 
 State = tuple            # per register: frozenset of indices of the constant lddw it holds
 

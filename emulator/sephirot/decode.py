@@ -12,9 +12,8 @@ from typing import Optional
 from emulator.sephirot.stats import pack_slots
 from isa.image import Image
 from isa.insn import Insn, is_high_word, mem_access, reads, spec_or_none, target, writes
-from isa.opcodes import CONTROL_KINDS, TABLE, Kind, OpSpec
+from isa.opcodes import CONTROL_KINDS, NREGS, TABLE, Kind, OpSpec
 
-NREGS = 11
 
 CONTROL = CONTROL_KINDS
 LOADS = frozenset(s.kind for s in TABLE if s.access == "load")

@@ -21,7 +21,7 @@ from typing import Optional
 
 from unicorn import (UC_ARCH_X86, UC_MEM_WRITE_UNMAPPED, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, UC_HOOK_MEM_UNMAPPED, UC_HOOK_MEM_WRITE,
                      UC_MODE_64, Uc, UcError)
-from unicorn.x86_const import (UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R13,
+from unicorn.x86_const import (UC_X86_REG_R8, UC_X86_REG_R11, UC_X86_REG_R13,
                                UC_X86_REG_R14, UC_X86_REG_R15, UC_X86_REG_RAX, UC_X86_REG_RBP, UC_X86_REG_RBX,
                                UC_X86_REG_RCX, UC_X86_REG_RDI, UC_X86_REG_RDX, UC_X86_REG_RIP, UC_X86_REG_RSI,
                                UC_X86_REG_RSP)

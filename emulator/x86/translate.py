@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from isa import layout
-from isa.insn import Insn, slot_offsets, spec_or_none, target
+from isa.insn import Insn, invalid_reason, slot_offsets, spec_or_none, target
 from isa.opcodes import LDDW_FUNC, LDDW_IMM64, M32, M64, Kind, OpSpec
 from isa.program import Program
 from isa.semantics import sext
@@ -46,7 +46,6 @@ REG = (E.RAX, E.RDI, E.RSI, E.RDX, E.RCX, E.R8, E.RBX, E.R13, E.R14, E.R15, E.RB
 AUX = E.R11
 AX = E.R10
 CALLEE_SAVED = (E.RBX, E.R13, E.R14, E.R15)
-NREGS = 11
 MAX_PASSES = 20
 
 BAD_TARGET_FAULT = "jump target is outside the program or inside an lddw"
@@ -77,16 +76,6 @@ class Translation:
 
     def end_slot(self) -> int:
         return self.slots[-1] + self.program.insns[-1].slots if self.slots else 0
-
-
-def invalid_reason(ins: Insn, spec: Optional[OpSpec]) -> str:
-    """Why an instruction cannot run (the interpreter's wording), '' if it can."""
-    if spec is None:
-        return (f"invalid instruction (opcode 0x{ins.opcode:02x}, src={ins.src}, off={ins.off}, "
-                f"imm={ins.imm})")
-    if not (0 <= ins.dst < NREGS and 0 <= ins.src < NREGS):
-        return f"invalid register (dst=r{ins.dst}, src=r{ins.src})"
-    return ""
 
 
 # hXDP extensions (Sephirot's compiler output, never in an ELF object): run by the executor
