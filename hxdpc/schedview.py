@@ -19,7 +19,6 @@ import networkx as nx
 
 from hxdpc.passes.schedule import CONT
 from hxdpc.passes.text import insn_text
-from isa.insn import is_high_word
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 118, 34, 22, 36, 12
 HOIST_MARK, FORCED_MARK = "^", "="

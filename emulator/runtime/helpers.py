@@ -18,7 +18,7 @@ from emulator.runtime import maps as M
 from emulator.runtime import printk
 from emulator.runtime.fib import PARAMS_SIZE
 from isa.errors import InputError
-from isa.helpers import NAMES, helper_name, number as helper_number  # noqa: F401  (the helper facts: isa/helpers.py)
+from isa.helpers import helper_name, number as helper_number  # noqa: F401  (helper_name: re-exported)
 from isa.insn import spec_or_none
 from isa.opcodes import M32, M64, Kind
 from isa.program import Program

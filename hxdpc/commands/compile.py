@@ -20,7 +20,7 @@ from isa.imagefmt import FORMATS, sidecar_path, write_image
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="image format (default: from the extension of -o, else rom)")
 @click.option("--lanes", type=click.IntRange(1, 8), default=4, show_default=True, help="VLIW lanes (1..8)")
-@click.option("--depth", type=int, default=256, show_default=True, help="rows of instruction memory")
+@click.option("--depth", type=click.IntRange(1, 65536), default=256, show_default=True, help="rows of instruction memory")
 @click.option("--report", type=click.Path(dir_okay=False), help="write the compile report (JSON)")
 @click.option("-s", "--section", help="program by section or function name")
 @click.option("--no-bounds-removal", is_flag=True, help="keep packet bounds checks in software")
