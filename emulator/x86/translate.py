@@ -8,7 +8,8 @@ stops shrinking (a jump is short when the previous pass says it fits in 8 bits).
 
 What differs from the kernel, and why (docs/x86.md):
 - the eBPF stack is the runtime's stack region (rbp = r10 = STACK_TOP - depth * 512), not
-  the x86 stack: a function's prologue pushes rbp and r6-r9 and moves rbp down one frame;
+  the x86 stack: a function's prologue (the kernel's nop5, nop3, push rbp, then the r6-r9 the
+  program uses) moves rbp down one frame where the kernel's sets rbp = rsp;
 - helpers (tail calls included: the runtime's bpf_tail_call decides) are a `call` to a
   per-helper stub address the executor hooks; a helper number in a register (callx) or
   beyond the stub table goes through the callx stub with the number in r11;
