@@ -295,6 +295,14 @@ def emit_pop(buf: Buffer, reg: int) -> None:
     buf.b(0x58 | (reg & 7))
 
 
+NOP5 = (0x0F, 0x1F, 0x44, 0x00, 0x00)   # the kernel's patch site for the BPF trampoline
+NOP3 = (0x0F, 0x1F, 0x00)               # where the kernel zeroes the tail-call counter
+
+
+def emit_nop(buf: Buffer, nop: tuple[int, ...]) -> None:
+    buf.b(*nop)
+
+
 def emit_ret(buf: Buffer) -> None:
     buf.b(0xC3)
 

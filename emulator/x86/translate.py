@@ -8,7 +8,8 @@ stops shrinking (a jump is short when the previous pass says it fits in 8 bits).
 
 What differs from the kernel, and why (docs/x86.md):
 - the eBPF stack is the runtime's stack region (rbp = r10 = STACK_TOP - depth * 512), not
-  the x86 stack: a function's prologue pushes rbp and r6-r9 and moves rbp down one frame;
+  the x86 stack: a function's prologue (the kernel's nop5, nop3, push rbp, then the r6-r9 the
+  program uses) moves rbp down one frame where the kernel's sets rbp = rsp;
 - helpers (tail calls included: the runtime's bpf_tail_call decides) are a `call` to a
   per-helper stub address the executor hooks; a helper number in a register (callx) or
   beyond the stub table goes through the callx stub with the number in r11;
@@ -103,6 +104,7 @@ class _Pass:
         self.lddw: list[tuple[int, int, int, int]] = []
         self.labels: dict[str, int] = {}
         self.functions = self._function_entries()
+        self.saved = self._callee_regs_used()
 
     # ---- program facts
     def _target_index(self, i: int) -> Optional[int]:
@@ -118,6 +120,15 @@ class _Pass:
                 if t is not None:
                     out.add(t)
         return out
+
+    def _callee_regs_used(self) -> tuple[int, ...]:
+        """The kernel's detect_reg_usage: r6-r9 are saved only when some instruction names them
+        (whole program, so every function of ours saves the same set for the shared epilogue)."""
+        used = set()
+        for ins, s in zip(self.insns, self.specs):
+            if s is not None:
+                used.update(r for r in (ins.dst, ins.src) if 6 <= r <= 9)
+        return tuple(x for r, x in zip(range(6, 10), CALLEE_SAVED) if r in used)
 
     # ---- jumps
     def _short(self, i: int, dest) -> bool:
@@ -164,9 +175,11 @@ class _Pass:
             self.ends.append(self.buf.pos)
         if not n:
             self.entries[0] = self.buf.pos
-        self.fault(FELL_OFF, self.slots[-1] + self.insns[-1].slots if n else 0)
+        if not n or self.specs[-1] is None or self.specs[-1].falls_through or invalid_reason(
+                self.insns[-1], self.specs[-1]):
+            self.fault(FELL_OFF, self.slots[-1] + self.insns[-1].slots if n else 0)
         self.labels["epilogue"] = self.buf.pos
-        for r in reversed(CALLEE_SAVED):
+        for r in reversed(self.saved):
             E.emit_pop(self.buf, r)
         E.emit_pop(self.buf, E.RBP)
         E.emit_ret(self.buf)
@@ -177,10 +190,14 @@ class _Pass:
             (self.buf.patch8 if short else self.buf.patch32)(at, to)
 
     def _prologue(self) -> None:
+        """The kernel's shape: nop5, nop3, push rbp, the frame (here the eBPF stack region's,
+        not the x86 stack), push the callee-saved registers the program uses."""
+        E.emit_nop(self.buf, E.NOP5)
+        E.emit_nop(self.buf, E.NOP3)
         E.emit_push(self.buf, E.RBP)
-        for r in CALLEE_SAVED:
-            E.emit_push(self.buf, r)
         E.emit_alu_ri(self.buf, "sub", True, E.RBP, layout.STACK_SIZE)
+        for r in self.saved:
+            E.emit_push(self.buf, r)
 
 
 # ---------------------------------------------------------------- one emitter per kind
@@ -394,12 +411,14 @@ def k_call_kfunc(p: _Pass, i: int, ins: Insn, spec: OpSpec) -> None:
 
 
 def k_exit(p: _Pass, i: int, ins: Insn, spec: OpSpec) -> None:
-    p.jump(i, "epilogue")
+    """The last instruction falls into the epilogue (the kernel's `if (i != insn_cnt)`)."""
+    if i != len(p.insns) - 1:
+        p.jump(i, "epilogue")
 
 
 def k_pexit(p: _Pass, i: int, ins: Insn, spec: OpSpec) -> None:
     E.emit_mov_imm32(p.buf, True, E.RAX, _imm32(ins.imm))
-    p.jump(i, "epilogue")
+    k_exit(p, i, ins, spec)
 
 
 def k_lddw(p: _Pass, i: int, ins: Insn, spec: OpSpec) -> None:
