@@ -2,7 +2,8 @@
 
 The order of checks and what each outcome writes into ``struct bpf_fib_lookup`` follow
 net/core/filter.c (bpf_ipv4_fib_lookup / bpf_ipv6_fib_lookup, XDP flavour: MTU checked):
-input device (-ENODEV, FWD_DISABLED) -> route (BLACKHOLE / UNREACHABLE / PROHIBIT /
+IPv6 only: link-local, multicast or loopback destination or source (NOT_FWDED, rt6_need_strict,
+checked first) -> input device (-ENODEV, FWD_DISABLED) -> route (BLACKHOLE / UNREACHABLE / PROHIBIT /
 NOT_FWDED) -> MTU (FRAG_NEEDED, mtu_result) -> ifindex, rt_metric, gateway into the
 destination -> source address (flag SRC) -> neighbour (NO_NEIGH) -> smac/dmac, mtu_result.
 
@@ -31,6 +32,7 @@ F_DIRECT, F_OUTPUT, F_SKIP_NEIGH, F_TBID, F_SRC, F_MARK = 1, 2, 4, 8, 16, 32
 FLAGS_MASK = 0x3F
 PARAMS_SIZE = 64          # sizeof(struct bpf_fib_lookup)
 MAIN_TABLE = 254
+IP6_RT_PRIO_USER = 1024   # the metric of an IPv6 route added without one
 ROUTE_TYPES = {"unicast": RET_SUCCESS, "blackhole": RET_BLACKHOLE, "unreachable": RET_UNREACHABLE,
                "prohibit": RET_PROHIBIT, "local": RET_NOT_FWDED}
 
@@ -55,6 +57,17 @@ def _ip(where: str, text):
         return ipaddress.ip_address(text)
     except ValueError:
         raise InputError(where, f"not an IP address: {quote(text)}") from None
+
+
+STRICT_NETS6 = (ipaddress.IPv6Network("ff00::/8"), ipaddress.IPv6Network("fe80::/10"))
+LOOPBACK6 = ipaddress.IPv6Address("::1")
+
+
+def _need_strict(p: bytearray, off: int) -> bool:
+    """include/net/ip6_route.h rt6_need_strict: ipv6_addr_type() has MULTICAST (ff00::/8),
+    LINKLOCAL (fe80::/10) or LOOPBACK (::1); bpf_ipv6_fib_lookup never forwards those."""
+    a = ipaddress.IPv6Address(bytes(p[off:off + 16]))
+    return a == LOOPBACK6 or any(a in net for net in STRICT_NETS6)   # not is_loopback: mapped
 
 
 @dataclass
@@ -103,6 +116,8 @@ class Fib:
 
     def _lookup(self, p: bytearray, flags: int, v: int) -> int:
         alen = 4 if v == 4 else 16
+        if v == 6 and (_need_strict(p, O_DST) or _need_strict(p, O_SRC)):
+            return RET_NOT_FWDED                       # before the device: even a bad ifindex
         ifindex = struct.unpack_from("<I", p, O_IFINDEX)[0]
         dev = self.interfaces.get(ifindex)
         if dev is None:
@@ -197,8 +212,11 @@ def _route(w: str, e) -> Route:
     gw = _ip(f"{w}.gateway", e["gateway"]) if e.get("gateway") is not None else None
     if gw is not None and gw.version != net.version:
         raise InputError(w, "gateway and prefix are of different IP versions")
+    metric = expect_int(f"{w}.metric", e.get("metric", 0))
+    if net.version == 6 and metric == 0:
+        metric = IP6_RT_PRIO_USER      # ip6_route_info_create: no priority -> 1024 (rt_metric)
     return Route(net, expect_int(f"{w}.ifindex", e.get("ifindex", 0), 0, IFINDEX_MAX), gw, kind,
-                 expect_int(f"{w}.metric", e.get("metric", 0)), expect_int(f"{w}.mtu", e.get("mtu", 0)),
+                 metric, expect_int(f"{w}.mtu", e.get("mtu", 0)),
                  expect_int(f"{w}.table", e.get("table", MAIN_TABLE)))
 
 
