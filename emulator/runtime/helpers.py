@@ -10,7 +10,8 @@ docs/runtime.md.
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 from emulator.runtime.env import TailCall
 from emulator.runtime.memory import Fault
@@ -343,16 +344,34 @@ IMPLEMENTATIONS: dict[str, Callable] = {
 HELPERS: dict[int, Callable] = dict(sorted((helper_number(name), fn) for name, fn in IMPLEMENTATIONS.items()))
 
 
-def check_helpers(program: Program, programs: dict | None = None) -> None:
-    """Load-time check: every helper call names a helper the runtime implements.
+@dataclass(frozen=True)
+class MissingHelper:
+    """A call, in `program`, to a helper the runtime does not implement."""
+    program: str
+    slot: int          # as llvm-objdump counts
+    num: int
 
-    Raises InputError naming the program, the instruction (slot, as llvm-objdump counts)
-    and the helper."""
-    for prog in [program] + [p for p in (programs or {}).values() if p is not program]:
-        slots = prog.slots()
-        for ins, slot in zip(prog.insns, slots):
-            spec = spec_or_none(ins)
-            if spec is not None and spec.kind == Kind.CALL and ins.imm not in HELPERS:
-                raise InputError(f"{prog.path or prog.name}: {prog.name}: instruction {slot}",
-                                 f"call to {helper_name(ins.imm)} (helper {ins.imm}), which the "
-                                 "XDP runtime does not provide")
+    def call(self) -> str:
+        return f"call to {helper_name(self.num)} (helper {self.num}), which the XDP runtime does not provide"
+
+
+def missing_helper(program: Program) -> Optional[MissingHelper]:
+    """The first call in `program` (linked: its BPF-to-BPF callees are in it) to a helper the
+    runtime lacks; None when there is none."""
+    for ins, slot in zip(program.insns, program.slots()):
+        spec = spec_or_none(ins)
+        if spec is not None and spec.kind == Kind.CALL and ins.imm not in HELPERS:
+            return MissingHelper(program.name, slot, ins.imm)
+    return None
+
+
+def check_helpers(program: Program) -> None:
+    """Load-time check of the selected program only: the object's other programs may use
+    helpers the runtime lacks (e.g. an sk_reuseport program beside the XDP one). A program
+    reached by a tail call is checked when the tail call enters it (`XdpEnv.enter`): there a
+    missing helper ends the run as a fault.
+
+    Raises InputError naming the program, the instruction (slot) and the helper."""
+    miss = missing_helper(program)
+    if miss is not None:
+        raise InputError(f"{program.path or program.name}: {program.name}: instruction {miss.slot}", miss.call())

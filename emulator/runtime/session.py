@@ -71,6 +71,10 @@ class XdpEnv(Env):
         """The program now running (entry, or a tail call's target)."""
         if program is self.program:
             return
+        if id(program) not in self._index_map:
+            miss = H.missing_helper(program)          # a tail call's target, checked once
+            if miss is not None:
+                raise Fault(f"tail call into {miss.program}: instruction {miss.slot}: {miss.call()}")
         self.program = program
         if id(program) not in self._index_map:
             names = {m.name: i for i, m in enumerate(self.maps.maps)}
@@ -178,7 +182,7 @@ class Session:
         self.program = program
         self.programs = dict(programs or {})
         self.programs.setdefault(program.name, program)
-        H.check_helpers(program, self.programs)
+        H.check_helpers(program)
         self.mapset = MapSet.build(_program_maps(program, self.programs), cpus)
         if maps:
             self.mapset.preload(maps, maps_source, self.programs)
