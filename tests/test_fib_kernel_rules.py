@@ -22,7 +22,9 @@ FIB = {"interfaces": [{"ifindex": 2, "mac": "02:00:00:00:00:02", "mtu": 1500},
        "routes": [{"prefix": "2001:db8:1::/64", "ifindex": 2, "gateway": "2001:db8:1::fe"},
                   {"prefix": "2001:db8:3::/64", "ifindex": 3},
                   {"prefix": "10.1.0.0/16", "ifindex": 2, "gateway": "10.1.0.254"},
-                  {"prefix": "10.3.0.0/16", "ifindex": 3}],
+                  {"prefix": "10.3.0.0/16", "ifindex": 3},
+                  {"prefix": "2001:db8:5::/64", "ifindex": 3, "table": 100},
+                  {"prefix": "10.5.0.0/16", "ifindex": 3, "table": 100}],
        "neighbours": [{"ip": "2001:db8:1::fe", "mac": "02:00:00:00:01:fe", "ifindex": 2},
                       {"ip": "10.1.0.254", "mac": "02:00:00:00:01:fe", "ifindex": 2}]}
 ROUTED6, NOROUTE6, NONEIGH6 = "2001:db8:1::5", "2001:db8:7::1", "2001:db8:3::9"
@@ -52,10 +54,18 @@ CASES = [
     (NONEIGH4, SRC4, 2, 0, 100, F.RET_NO_NEIGH, None),
     (NONEIGH4, SRC4, 2, F.F_SKIP_NEIGH, 1401, F.RET_FRAG_NEEDED, None),
     (ROUTED4, SRC4, 2, F.F_DIRECT, 100, F.RET_SUCCESS, 2),
+    (NONEIGH6, SRC6, 3, F.F_OUTPUT | F.F_SKIP_NEIGH, 100, F.RET_SUCCESS, 3),
+    (ROUTED6, SRC6, 3, F.F_OUTPUT, 100, F.RET_SUCCESS, 2),          # IPv6: oif only preferred
+    (NONEIGH4, SRC4, 3, F.F_OUTPUT | F.F_SKIP_NEIGH, 100, F.RET_SUCCESS, 3),
+    (ROUTED4, SRC4, 3, F.F_OUTPUT, 100, F.RET_NOT_FWDED, None),     # IPv4: only routes via oif
+    ("2001:db8:5::1", SRC6, 2, F.F_DIRECT | F.F_TBID | F.F_SKIP_NEIGH, 100, F.RET_SUCCESS, 3),
+    ("10.5.0.1", SRC4, 2, F.F_DIRECT | F.F_TBID | F.F_SKIP_NEIGH, 100, F.RET_SUCCESS, 3),
+    ("2001:db8:5::1", SRC6, 2, F.F_DIRECT | F.F_SKIP_NEIGH, 100, F.RET_NOT_FWDED, None),
+    ("10.5.0.1", SRC4, 2, F.F_DIRECT | F.F_SKIP_NEIGH, 100, F.RET_NOT_FWDED, None),
 ]
 
 
-def params(dst: str, src: str, ifindex: int, tot_len: int) -> bytearray:
+def params(dst: str, src: str, ifindex: int, tot_len: int, tbid: int = 100) -> bytearray:
     d, s = ipaddress.ip_address(dst), ipaddress.ip_address(src)
     p = bytearray(F.PARAMS_SIZE)
     p[F.O_FAMILY] = F.AF_INET6 if d.version == 6 else F.AF_INET
@@ -63,6 +73,7 @@ def params(dst: str, src: str, ifindex: int, tot_len: int) -> bytearray:
     struct.pack_into("<I", p, F.O_IFINDEX, ifindex)
     p[F.O_SRC:F.O_SRC + len(s.packed)] = s.packed
     p[F.O_DST:F.O_DST + len(d.packed)] = d.packed
+    struct.pack_into("<I", p, F.O_TBID, tbid)      # read with DIRECT|TBID only
     return p
 
 
@@ -108,7 +119,7 @@ int fib_rules(struct xdp_md *ctx)
 	if (eth->h_proto == __builtin_bswap16(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 		arg = (void *)(ip6 + 1);
-		if ((void *)(arg + 5) > end)
+		if ((void *)(arg + 6) > end)
 			return XDP_PASS;
 		p.family = 10;
 		__builtin_memcpy(p.ipv6_src, &ip6->saddr, 16);
@@ -116,7 +127,7 @@ int fib_rules(struct xdp_md *ctx)
 	} else {
 		struct iphdr *ip = (void *)(eth + 1);
 		arg = (void *)(ip + 1);
-		if ((void *)(arg + 5) > end)
+		if ((void *)(arg + 6) > end)
 			return XDP_PASS;
 		p.family = 2;
 		p.ipv4_src = ip->saddr;
@@ -124,6 +135,8 @@ int fib_rules(struct xdp_md *ctx)
 	}
 	p.ifindex = arg[2];
 	p.tot_len = (arg[3] << 8) | arg[4];
+	if (arg[1] & BPF_FIB_LOOKUP_TBID)
+		p.tbid = arg[5];
 	int rc = bpf_fib_lookup(ctx, &p, sizeof(p), arg[1]);
 	struct res r = {};
 	r.rc = rc;
@@ -144,7 +157,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 def frame(i: int, dst: str, src: str, ifindex: int, flags: int, tot_len: int) -> bytes:
     d, s = ipaddress.ip_address(dst), ipaddress.ip_address(src)
-    arg = bytes([i, flags, ifindex]) + struct.pack(">H", tot_len) + bytes(11)
+    arg = bytes([i, flags, ifindex]) + struct.pack(">H", tot_len) + bytes([100]) + bytes(10)
     if d.version == 6:
         hdr = bytes([0x60, 0, 0, 0]) + struct.pack(">H", len(arg)) + bytes([17, 64]) + s.packed + d.packed
         return eth(proto=0x86DD, payload=hdr + arg)

@@ -160,15 +160,21 @@ class Fib:
         return RET_SUCCESS
 
     def _route(self, dst, v: int, table: int, oif: Optional[int]) -> Optional[Route]:
-        best = None
+        """Longest prefix, then lowest metric. With an output ifindex (flag OUTPUT) IPv4
+        takes only routes via it (fib_table_lookup skips other nexthops); IPv6 only prefers
+        them among the lowest-metric routes of the prefix (rt6_score_route without
+        RT6_LOOKUP_F_IFACE), so a route via another device still forwards."""
+        strict_oif = oif if v == 4 else None
+        prefer = oif if v == 6 else None
+        best, best_key = None, None
         for r in self.routes:
             if r.net.version != v or r.table != table or dst not in r.net:
                 continue
-            if oif is not None and r.ifindex != oif:
+            if strict_oif is not None and r.ifindex != strict_oif:
                 continue
-            if best is None or r.net.prefixlen > best.net.prefixlen or \
-                    (r.net.prefixlen == best.net.prefixlen and r.metric < best.metric):
-                best = r
+            key = (-r.net.prefixlen, r.metric, prefer is not None and r.ifindex != prefer)
+            if best is None or key < best_key:
+                best, best_key = r, key
         return best
 
 
