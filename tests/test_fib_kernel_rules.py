@@ -16,7 +16,7 @@ from emulator.runtime import fib as F
 from test_kernel import eth
 from test_verify import verify, write_pcap
 
-FIB = {"interfaces": [{"ifindex": 2, "mac": "02:00:00:00:00:02", "mtu": 1500},
+FIB = {"interfaces": [{"ifindex": 2, "mac": "02:00:00:00:00:02", "mtu": 1500, "ip": "10.1.0.1"},
                       {"ifindex": 3, "mac": "02:00:00:00:00:03", "mtu": 1400},
                       {"ifindex": 4, "mac": "02:00:00:00:00:04", "forwarding": False}],
        "routes": [{"prefix": "2001:db8:1::/64", "ifindex": 2, "gateway": "2001:db8:1::fe"},
@@ -62,6 +62,8 @@ CASES = [
     ("10.5.0.1", SRC4, 2, F.F_DIRECT | F.F_TBID | F.F_SKIP_NEIGH, 100, F.RET_SUCCESS, 3),
     ("2001:db8:5::1", SRC6, 2, F.F_DIRECT | F.F_SKIP_NEIGH, 100, F.RET_NOT_FWDED, None),
     ("10.5.0.1", SRC4, 2, F.F_DIRECT | F.F_SKIP_NEIGH, 100, F.RET_NOT_FWDED, None),
+    (ROUTED4, SRC4, 2, F.F_SRC, 100, F.RET_SUCCESS, 2),             # src = 10.1.0.1 of ifindex 2
+    (NONEIGH4, SRC4, 2, F.F_SRC | F.F_SKIP_NEIGH, 100, F.RET_SUCCESS, 3),   # 10.1.0.1: no address on 3
 ]
 
 
@@ -88,6 +90,8 @@ def test_runtime_branch(dst, src, ifindex, flags, tot_len, rc, oif):
         # rt_metric: an IPv6 route without a metric has the kernel's 1024 (IP6_RT_PRIO_USER)
         assert struct.unpack_from("<I", p, F.O_METRIC)[0] == (1024 if ":" in dst else 0)
         assert mtu == {2: 1500, 3: 1400}[oif]              # mtu_result, union with tot_len
+        if flags & F.F_SRC:
+            assert bytes(p[F.O_SRC:F.O_SRC + 4]) == bytes([10, 1, 0, 1])
     elif rc == F.RET_FRAG_NEEDED:
         assert mtu == (1500 if ifindex == 2 and ":" in dst else 1400)
     elif rc == F.RET_NO_NEIGH:                              # ifindex, metric, gateway written

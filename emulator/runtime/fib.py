@@ -61,6 +61,7 @@ def _ip(where: str, text):
 
 STRICT_NETS6 = (ipaddress.IPv6Network("ff00::/8"), ipaddress.IPv6Network("fe80::/10"))
 LOOPBACK6 = ipaddress.IPv6Address("::1")
+LOOPBACK_NET4 = ipaddress.IPv4Network("127.0.0.0/8")
 
 
 def _need_strict(p: bytearray, off: int) -> bool:
@@ -145,7 +146,7 @@ class Fib:
             p[O_DST:O_DST + alen] = route.gateway.packed
             dst = route.gateway
         if flags & F_SRC:
-            src = next((a for a in out.addrs if a.version == v), None)
+            src = self._source(out, v)
             if src is None:
                 return RET_NO_SRC_ADDR
             p[O_SRC:O_SRC + alen] = src.packed
@@ -158,6 +159,17 @@ class Fib:
         p[O_VLAN:O_VLAN + 4] = bytes(4)
         struct.pack_into("<H", p, O_TOT_LEN, mtu & 0xFFFF)
         return RET_SUCCESS
+
+    def _source(self, out: Interface, v: int):
+        """BPF_FIB_LOOKUP_SRC. IPv4 is inet_select_addr: a universe-scope address of the output
+        device, else the first of any device (ifindex order; 127/8 is host scope). IPv6: an
+        address of the output device (ipv6_dev_get_saddr's full rules are not modelled)."""
+        def usable(a):
+            return a.version == v and not (v == 4 and a in LOOPBACK_NET4)
+        own = next((a for a in out.addrs if usable(a)), None)
+        if own is not None or v == 6:
+            return own
+        return next((a for i in sorted(self.interfaces) for a in self.interfaces[i].addrs if usable(a)), None)
 
     def _route(self, dst, v: int, table: int, oif: Optional[int]) -> Optional[Route]:
         """Longest prefix, then lowest metric. With an output ifindex (flag OUTPUT) IPv4
