@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from isa import layout
-from emulator.runtime.env import Env, ProgramExit, RunResult
+from emulator.runtime.env import Env, ProgramExit, RunResult, budget_exhausted
 from emulator.interp.runloop import (BAD_TARGET_FAULT, DEFAULT_BUDGET, FELL_OFF, STACK_BASE,  # noqa: F401
                                      Stop, callback_args, callback_index, check_call_depth, execute,
                                      frame_top, new_stack, packet_bounds, zeroer)
@@ -143,7 +143,7 @@ class InterpRun:
                 slot = code.slots[-1] + code.insns[-1].slots if n else 0
                 raise Stop(FELL_OFF, slot)
             if self.steps >= self.budget:
-                raise Stop(f"instruction budget of {self.budget} exhausted", code.slots[pc])
+                raise Stop(budget_exhausted(self.budget), code.slots[pc])
             self.steps += 1
             spec = code.specs[pc]
             try:

@@ -36,6 +36,19 @@ class Caller(Protocol):
     def call(self, func_addr: int, args: tuple[int, ...]) -> int: ...
 
 
+BUDGET_UNITS = ("instruction", "row")     # what executors count: slots, or Sephirot's rows
+
+
+def budget_exhausted(budget: int, unit: str = "instruction") -> str:
+    """The one wording of a run that used up its budget (`unit`: instruction, or row on
+    Sephirot); `is_budget_error` recognises it, so the session can add how to raise it."""
+    return f"{unit} budget of {budget} exhausted"
+
+
+def is_budget_error(error: str) -> bool:
+    return error.startswith(tuple(f"{u} budget of " for u in BUDGET_UNITS)) and " exhausted" in error
+
+
 @dataclass
 class RunResult:
     r0: int                       # the return value (XDP action); 0 when error is set

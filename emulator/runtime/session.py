@@ -10,7 +10,7 @@ import random
 from typing import Optional
 
 from isa import layout
-from emulator.runtime.env import Env, Executor, RunResult
+from emulator.runtime.env import Env, Executor, RunResult, is_budget_error
 from emulator.runtime.memory import Fault, Memory
 from emulator.runtime import helpers as H
 from emulator.runtime.fib import Fib
@@ -26,7 +26,6 @@ from isa.uapi import XDP_REDIRECT
 
 _HELPERS = H.HELPERS
 MAX_FRAME = MAX_LINEAR + MAX_FRAGS * PAGE_SIZE    # check_frame's bounds
-BUDGET_ERRORS = ("instruction budget of ", "row budget of ")
 BUDGET_HINT = " (the budget bounds each activation; raise it with --budget N)"
 
 
@@ -259,7 +258,7 @@ class Session:
                 if m.evictions != before:
                     self.lru_first_eviction.setdefault(m.name, index)
         error = rr.error
-        if error is not None and error.startswith(BUDGET_ERRORS):
+        if error is not None and is_budget_error(error):
             error += BUDGET_HINT
         if error is None:
             action = rr.r0 & 0xFFFFFFFF

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from isa import layout
-from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall
+from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall, budget_exhausted
 from emulator.runtime.memory import Fault, Region
 from emulator.sephirot.aps import StreamClock
 from emulator.sephirot.decode import LOADS, Decoded, RowInfo, ScheduleViolation, decode_image
@@ -364,7 +364,7 @@ def _run_rows(st: RunState, decoded: Decoded, row: int) -> None:
             raise Stop(f"execution left the image (row {row}, image has {n} rows)")
         info = rows[row]
         if st.rows >= st.maxr:
-            raise Stop(f"row budget of {st.maxr} exhausted at row {row}")
+            raise Stop(f"{budget_exhausted(st.maxr, 'row')} at row {row}")
         if info.error:
             raise Stop(f"{info.error} at row {row}")
         if info.violation:

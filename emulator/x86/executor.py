@@ -30,7 +30,7 @@ from isa import layout
 from isa.insn import mem_access
 from isa.opcodes import M64
 from isa.program import Program
-from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall
+from emulator.runtime.env import Env, ProgramExit, RunResult, TailCall, budget_exhausted
 from emulator.runtime.memory import Fault, Region
 from emulator.x86.slow import run_slow
 from emulator.x86.translate import (CALL_DEPTH_FAULT, CALLX_STUB, CODE_BASE, CODE_STRIDE, FAULT_STUB,
@@ -301,7 +301,7 @@ class X86:
         if self.steps + n > self.budget:
             k = self.budget - self.steps
             self.steps = self.budget
-            self._stop(f"instruction budget of {self.budget} exhausted at pc {t.slots[first + k]}")
+            self._stop(f"{budget_exhausted(self.budget)} at pc {t.slots[first + k]}")
             return
         self.block_start = (self.steps, first)
         self.steps += n
